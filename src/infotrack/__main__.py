@@ -1,0 +1,3 @@
+from infotrack.cli import main
+
+main()

@@ -1,0 +1,106 @@
+"""Tokens: our own session tokens, and verification of JWTs issued by the CRM."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from infotrack.config import Settings
+from infotrack.errors import Unauthorized
+
+ISSUER = "infotrack"
+_ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClaims:
+    """What our own token says: which account, at which token version."""
+
+    account_id: int
+    version: int
+
+
+class TokenService:
+    """Issues and verifies infotrack's session tokens and the CRM's JWTs."""
+
+    def __init__(self, settings: Settings, secret_key: str) -> None:
+        self._settings = settings
+        self._key = secret_key
+        self._ttl = settings.token_ttl_minutes * 60
+        self._crm_key = _crm_verification_key(settings)
+
+    def issue(self, account_id: int, version: int) -> str:
+        """A signed session token for an account."""
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "sub": str(account_id),
+            "ver": version,
+            "iat": now,
+            "exp": now + self._ttl,
+        }
+        return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
+
+    def is_ours(self, token: str) -> bool:
+        """True when the token claims to be one of ours (checked properly by ``verify``)."""
+        try:
+            return jwt.decode(token, options={"verify_signature": False}).get("iss") == ISSUER
+        except jwt.PyJWTError:
+            return False
+
+    def verify(self, token: str) -> SessionClaims:
+        """Check one of our tokens; raises :class:`Unauthorized`."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[_ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "sub", "iss"]},
+            )
+            return SessionClaims(account_id=int(claims["sub"]), version=int(claims.get("ver", 0)))
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise Unauthorized("登录已过期或令牌无效,请重新登录", code="invalid_token") from exc
+
+    @property
+    def crm_configured(self) -> bool:
+        """True when a CRM JWT secret or public key is configured."""
+        return self._crm_key is not None
+
+    def verify_crm(self, token: str) -> dict[str, Any]:
+        """Check a CRM-issued JWT with the configured secret or public key."""
+        if self._crm_key is None:
+            raise Unauthorized("令牌无效", code="invalid_token")
+        options: dict[str, Any] = {"require": ["exp"]}
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._crm_key,
+                algorithms=[self._settings.jwt_algorithm],
+                issuer=self._settings.jwt_issuer,
+                audience=self._settings.jwt_audience,
+                options=options,
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("CRM 令牌无效或已过期", code="invalid_token") from exc
+        return claims
+
+    def csrf_token(self, session_token: str) -> str:
+        """The CSRF token bound to a session cookie (double submit, signed)."""
+        digest = hmac.new(self._key.encode(), session_token.encode(), hashlib.sha256)
+        return digest.hexdigest()[:40]
+
+
+def _crm_verification_key(settings: Settings) -> str | None:
+    if settings.jwt_algorithm == "HS256":
+        return settings.jwt_secret or None
+    key = settings.jwt_public_key
+    if key and not key.lstrip().startswith("-----BEGIN"):
+        key = Path(key).read_text(encoding="utf-8")
+    return key or None

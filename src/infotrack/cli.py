@@ -1,0 +1,229 @@
+"""The ``infotrack`` command. Thin: parses options, calls services, prints results."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from infotrack.auth.service import AccountFields, add_account, list_accounts, set_disabled
+from infotrack.config import Settings, get_settings
+from infotrack.db import Sources, session_scope
+from infotrack.errors import AppError
+from infotrack.logs import configure_logging
+
+app = typer.Typer(
+    help="infotrack:客户信息跟踪 — records what salespeople do to customer records.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+account_app = typer.Typer(help="Manage built-in operator accounts.", no_args_is_help=True)
+app.add_typer(account_app, name="account")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_format)
+    return settings
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]错误:[/] {message}")
+    return typer.Exit(code)
+
+
+@app.command()
+def init(
+    drop_cascade_fk: Annotated[
+        bool,
+        typer.Option(
+            "--drop-cascade-fk",
+            help="Remove the seed's FK informationtra.userId -> users (asked for explicitly only).",
+        ),
+    ] = False,
+) -> None:
+    """Create what is missing in both sources and upgrade our schema (idempotent)."""
+    from infotrack.maintenance.schema import initialise
+
+    settings = _settings()
+    sources = Sources.from_settings(settings)
+    try:
+        report = initialise(sources, settings, drop_cascade_fk=drop_cascade_fk)
+    except AppError as exc:
+        raise _fail(exc.message) from exc
+    finally:
+        sources.dispose()
+    for name in report.created:
+        out.print(f"created table [bold]{name}[/]")
+    if report.migrated_from != report.migrated_to:
+        out.print(f"schema migrated {report.migrated_from or '(empty)'} -> {report.migrated_to}")
+    else:
+        out.print(f"schema up to date ({report.migrated_to})")
+    if report.dropped_fk:
+        out.print(f"dropped foreign key [bold]{report.dropped_fk}[/] as asked")
+    if report.remaining_fk:
+        err.print(
+            f"[yellow]警告:[/] informationtra 仍有级联外键 {report.remaining_fk} 指向 "
+            f"{settings.users_table}:只在 contacts 中的客户无法记录,且删除客户会删除其操作记录。"
+            "确认后运行 `infotrack init --drop-cascade-fk` 移除。"
+        )
+
+
+@account_app.command("add")
+def account_add(
+    username: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    company: Annotated[str | None, typer.Option(help="公司")] = None,
+    department: Annotated[str | None, typer.Option(help="部门")] = None,
+    organization: Annotated[str | None, typer.Option(help="组织")] = None,
+    role: Annotated[str | None, typer.Option(help="角色,如 业务员 / 经理 / 管理员")] = None,
+    name: Annotated[str | None, typer.Option(help="姓名")] = None,
+    assistant: Annotated[str | None, typer.Option(help="协助人")] = None,
+    side: Annotated[str, typer.Option(help="supply(供应端)or sales(销售端)")] = "supply",
+) -> None:
+    """Add an account; the password comes from stdin (never from the command line)."""
+    if not password_stdin:
+        raise _fail("请用 --password-stdin 从标准输入提供密码(命令行参数会留在 shell 历史里)", 2)
+    password = sys.stdin.readline().rstrip("\r\n")
+    settings = _settings()
+    sources = Sources.from_settings(settings)
+    fields = AccountFields(company, department, organization, role, name, assistant, side)
+    try:
+        with session_scope(sources.wechat) as session:
+            account = add_account(session, username, password, fields, settings.zone)
+            account_id = account.id
+    except AppError as exc:
+        raise _fail(exc.message) from exc
+    finally:
+        sources.dispose()
+    out.print(f"account [bold]{username}[/] added (operator id account:{account_id})")
+
+
+@account_app.command("list")
+def account_list() -> None:
+    """List accounts."""
+    settings = _settings()
+    sources = Sources.from_settings(settings)
+    try:
+        with session_scope(sources.wechat) as session:
+            accounts = list_accounts(session)
+    finally:
+        sources.dispose()
+    table = Table("id", "username", "姓名", "公司", "部门", "组织", "角色", "协助人", "side", "状态")
+    for a in accounts:
+        table.add_row(
+            str(a.id),
+            a.username,
+            a.name or "",
+            a.company or "",
+            a.department or "",
+            a.organization or "",
+            a.role or "",
+            a.assistant or "",
+            a.side,
+            "停用" if a.disabled else "启用",
+        )
+    out.print(table)
+
+
+@account_app.command("disable")
+def account_disable(username: str) -> None:
+    """Disable an account: its tokens stop working within seconds."""
+    _toggle(username, disabled=True)
+
+
+@account_app.command("enable")
+def account_enable(username: str) -> None:
+    """Enable a disabled account again."""
+    _toggle(username, disabled=False)
+
+
+def _toggle(username: str, *, disabled: bool) -> None:
+    settings = _settings()
+    sources = Sources.from_settings(settings)
+    try:
+        with session_scope(sources.wechat) as session:
+            set_disabled(session, username, disabled, settings.zone)
+    except AppError as exc:
+        raise _fail(exc.message) from exc
+    finally:
+        sources.dispose()
+    out.print(f"account [bold]{username}[/] {'disabled' if disabled else 'enabled'}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    settings = _settings()
+    try:
+        settings.resolved_secret_key()  # fail before forking, and share one generated key
+    except AppError as exc:
+        raise _fail(exc.message) from exc
+    uvicorn.run(
+        "infotrack.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,  # we read X-Forwarded-For ourselves, from trusted proxies only
+        access_log=False,  # the request middleware logs each request with its request id
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command()
+def demo(
+    events: Annotated[int, typer.Option(min=0, help="How many events to generate.")] = 3000,
+    days: Annotated[int, typer.Option(min=1, help="Spread events over this many days.")] = 28,
+) -> None:
+    """Load a believable demo data set (customers, accounts, some weeks of events)."""
+    from infotrack.maintenance.demo import load_demo
+
+    settings = _settings()
+    sources = Sources.from_settings(settings)
+    try:
+        summary = load_demo(sources, settings, events=events, days=days)
+    except AppError as exc:
+        raise _fail(exc.message) from exc
+    finally:
+        sources.dispose()
+    out.print(summary)
+
+
+@app.command()
+def doctor() -> None:
+    """Check both connections and the schema, and say in plain words what to fix."""
+    from infotrack.maintenance.doctor import print_report, run_checks
+
+    settings = _settings()
+    sources = Sources.from_settings(settings)
+    try:
+        checks = run_checks(sources, settings)
+    finally:
+        sources.dispose()
+    failed = print_report(checks, out)
+    raise typer.Exit(1 if failed else 0)
+
+
+def main() -> None:
+    """Entry point of the ``infotrack`` console script."""
+    try:
+        app()
+    except AppError as exc:
+        err.print(f"[bold red]错误:[/] {exc.message}")
+        sys.exit(1)

@@ -1,0 +1,176 @@
+"""Settings: one class, read from ``INFOTRACK_*`` environment variables and a ``.env`` file.
+
+Every setting has a safe default for the embedded mode (two SQLite files under ``./data``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from infotrack.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+IpNetworks = Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode]
+StrList = Annotated[list[str], NoDecode]
+
+
+def _split_list(value: Any) -> Any:
+    """Accept ``a,b`` as well as a JSON list for list-valued variables."""
+    if isinstance(value, str):
+        value = value.strip()
+        if value.startswith("["):
+            import json
+
+            return json.loads(value)
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """All of infotrack's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="INFOTRACK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- data sources -------------------------------------------------------------------
+    wechat_db_url: str = "sqlite:///./data/wechat.db"
+    primary_db_url: str = "sqlite:///./data/primary.db"
+    data_dir: Path = Path("./data")
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+
+    # Customer lookup: real CRM databases name things differently.
+    users_table: str = "users"
+    users_id_column: str = "userId"
+    users_phone_column: str = "phoneNumber"
+    users_name_column: str = "nickName"
+    contacts_table: str = "contacts"
+    contacts_id_column: str = "id"
+    contacts_phone_column: str = "phoneNumber"
+    contacts_name_column: str = "name"
+    default_region: str = "CN"
+    customer_cache_ttl: float = Field(default=60.0, ge=0)
+    customer_miss_cache_ttl: float = Field(default=2.0, ge=0)
+    customer_cache_size: int = Field(default=100_000, ge=0)
+
+    # --- time ---------------------------------------------------------------------------
+    timezone: str = "Asia/Shanghai"
+
+    # --- identity -----------------------------------------------------------------------
+    secret_key: str | None = None
+    token_ttl_minutes: int = Field(default=12 * 60, ge=1)
+    cookie_secure: bool = False
+    account_cache_ttl: float = Field(default=5.0, ge=0)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+
+    # CRM-issued JWTs (integration). Claim names map onto the six identity fields.
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None  # PEM text, or a path to a PEM file
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_claims: dict[str, str] = Field(
+        default_factory=lambda: {
+            "operator_id": "sub",
+            "company": "company",
+            "department": "department",
+            "organization": "organization",
+            "role": "role",
+            "name": "name",
+            "assistant": "assistant",
+            "side": "side",
+        }
+    )
+
+    # Identity headers from the CRM's reverse proxy, trusted only from these addresses.
+    trusted_proxies: IpNetworks = Field(default_factory=list)
+    proxy_header_prefix: str = "X-InfoTrack-"
+
+    # --- HTTP ---------------------------------------------------------------------------
+    cors_origins: StrList = Field(default_factory=list)
+    root_path: str = ""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    # --- write path ---------------------------------------------------------------------
+    write_batch_max: int = Field(default=500, ge=1, le=5000)
+    write_timeout: float = Field(default=10.0, gt=0)
+
+    # --- logging ------------------------------------------------------------------------
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    log_requests: bool = True
+
+    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("wechat_db_url", "primary_db_url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except Exception as exc:
+            raise ValueError(f"not a SQLAlchemy database URL: {value!r}") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The configured local time zone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def embedded(self) -> bool:
+        """True when both sources are SQLite files (one host, nothing shared)."""
+        return all(
+            make_url(url).get_backend_name() == "sqlite"
+            for url in (self.wechat_db_url, self.primary_db_url)
+        )
+
+    def resolved_secret_key(self) -> str:
+        """The token-signing key; generated and kept under ``data_dir`` in the embedded mode."""
+        if self.secret_key:
+            if len(self.secret_key) < 32:
+                raise ConfigError("INFOTRACK_SECRET_KEY 太短:至少需要 32 个字符")
+            return self.secret_key
+        if not self.embedded:
+            raise ConfigError(
+                "使用 MySQL 时必须设置 INFOTRACK_SECRET_KEY(多台主机必须共用同一个密钥)"
+            )
+        key_file = self.data_dir / "secret_key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+            key_file.chmod(0o600)
+            log.warning(
+                "INFOTRACK_SECRET_KEY is not set: generated one in %s (fine for one host only)",
+                key_file,
+            )
+        return key_file.read_text(encoding="utf-8").strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own ``Settings`` instead)."""
+    return Settings()

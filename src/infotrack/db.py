@@ -1,0 +1,147 @@
+"""The two data sources: one engine each, handed to whoever needs them.
+
+``wechat`` holds ``users``, ``informationtra`` and our ``infotrack_*`` tables; ``primary``
+holds ``contacts``. There is no global "current source" switch (the seed's
+``DynamicDataSource``): code that touches a source is given its engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import MetaData, create_engine, event, text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.orm import Session
+
+from infotrack.config import Settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# MySQL table options for every table we create: the seed's charset and collation, so joins
+# with the CRM's tables never hit "Illegal mix of collations" (MySQL 8 defaults differ).
+MYSQL_TABLE_OPTIONS = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_unicode_ci",
+}
+
+
+def normalise_url(raw: str) -> URL:
+    """Take a URL exactly as a user writes it and fill in what the driver needs."""
+    url = make_url(raw)
+    backend = url.get_backend_name()
+    if backend == "mysql" or backend == "mariadb":
+        if url.drivername in ("mysql", "mariadb"):
+            url = url.set(drivername=f"{backend}+pymysql")
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the writer; FULL sync because an acknowledged record must
+    # survive a power cut; the busy timeout lets several server processes share one file.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(raw_url: str, *, pool_size: int = 10) -> Engine:
+    """An engine for one source, tuned for its dialect."""
+    url = normalise_url(raw_url)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.database and url.database != ":memory:":
+            from pathlib import Path
+
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if url.get_driver_name() == "pymysql":
+        connect_args = {"connect_timeout": 5, "read_timeout": 30, "write_timeout": 30}
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        pool_timeout=10,
+        isolation_level="READ COMMITTED",
+        connect_args=connect_args,
+    )
+
+
+@dataclass
+class Sources:
+    """The engines of both sources."""
+
+    wechat: Engine
+    primary: Engine
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Sources:
+        """Build both engines; the same URL twice gives one shared engine."""
+        wechat = make_engine(settings.wechat_db_url, pool_size=settings.db_pool_size)
+        if normalise_url(settings.primary_db_url) == normalise_url(settings.wechat_db_url):
+            return cls(wechat=wechat, primary=wechat)
+        return cls(wechat=wechat, primary=make_engine(settings.primary_db_url, pool_size=5))
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.wechat.dispose()
+        if self.primary is not self.wechat:
+            self.primary.dispose()
+
+    def ping(self) -> dict[str, str | None]:
+        """``None`` for each source that answers, else a short reason."""
+        result: dict[str, str | None] = {}
+        for name, engine in (("wechat", self.wechat), ("primary", self.primary)):
+            try:
+                with engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                result[name] = None
+            except Exception as exc:  # any failure means "not ready", whatever the driver
+                result[name] = type(exc).__name__
+        return result
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A unit of work: commits on success, rolls back on error (used at the edges only)."""
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """A Core connection in one transaction (the write path's unit)."""
+    with engine.begin() as conn:
+        yield conn
+
+
+def is_mysql(engine: Engine) -> bool:
+    """True for MySQL and MariaDB (and other engines speaking their dialect)."""
+    return engine.dialect.name in ("mysql", "mariadb")
+
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)

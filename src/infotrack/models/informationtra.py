@@ -1,0 +1,60 @@
+"""``informationtra``: the seed's operation-record table, plus the nullable columns we add.
+
+The seed's DDL is the contract (it is an existing table in the user's MySQL); columns below
+the marker are ours, all nullable so the CRM's own writers keep working. The seed's cascading
+FK to ``users`` is deliberately absent (see DESIGN.md §1).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, Index, Integer, String, Table, Text
+
+from infotrack.db import MYSQL_TABLE_OPTIONS, metadata
+
+informationtra = Table(
+    "informationtra",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True, comment="主键ID"),
+    Column("tracompany", String(255), comment="修改者公司"),
+    Column("tradepartment", String(255), comment="修改者部门"),
+    Column("traorganization", String(255), comment="修改者组织"),
+    Column("trarole", String(255), comment="修改者角色"),
+    Column("trauserName", String(100), comment="修改者名字"),
+    Column("traassistant", String(100), comment="修改协助人"),
+    Column("userId", String(100), nullable=False, comment="客户ID"),
+    Column("operationEvent", Text, comment="操作事件"),
+    Column("operationTime", DateTime, comment="操作时间"),
+    Column("created_at", DateTime, comment="创建时间"),
+    Column("updated_at", DateTime, comment="更新时间"),
+    # --- added by infotrack (nullable) ---
+    Column("event_type", String(32), comment="事件类型代码"),
+    Column("customer_source", String(16), comment="客户来源: wechat | primary"),
+    Column("side", String(16), comment="supply | sales"),
+    Column("operator_id", String(128), comment="操作人稳定ID"),
+    Column("request_id", String(64), comment="幂等请求ID"),
+    Column("client_addr", String(45), comment="客户端地址"),
+    Column("changes", Text, comment="修改明细 JSON"),
+    Index("idx_userId", "userId"),
+    Index("idx_operationTime", "operationTime"),
+    Index("idx_trauserName", "trauserName"),
+    Index("uq_informationtra_request", "request_id", "operator_id", unique=True),
+    comment="信息跟踪表",
+    sqlite_autoincrement=True,  # ids are never reused: tails and audits rely on it
+    **MYSQL_TABLE_OPTIONS,
+)
+
+# The seed's own columns, in DDL order: what the CRM's writers fill in.
+SEED_COLUMNS = (
+    "id",
+    "tracompany",
+    "tradepartment",
+    "traorganization",
+    "trarole",
+    "trauserName",
+    "traassistant",
+    "userId",
+    "operationEvent",
+    "operationTime",
+    "created_at",
+    "updated_at",
+)

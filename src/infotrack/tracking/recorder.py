@@ -1,0 +1,324 @@
+"""The only code that appends to ``informationtra``.
+
+Requests hand a :class:`RecordDraft` to :meth:`Recorder.submit` and wait; one writer thread
+per process drains the queue and appends everything waiting in one transaction (group
+commit), so throughput follows the database's batch rate rather than its commit rate.
+A future is resolved only after its row is committed: ``success: true`` always means durable.
+
+Idempotency lives here too: a client ``requestId`` is unique per operator (a unique index
+backs it), and a repeat answers with the first row instead of writing another. Rows without
+a client id get a server-made one, which also lets us read back the ids of a multi-row
+insert portably (MySQL has no ``INSERT … RETURNING``; TiDB allocates ids per node).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+
+from infotrack.errors import AppError, CascadeForeignKeyBlocks, ServiceUnavailable
+from infotrack.kit.clock import local_now
+from infotrack.models.informationtra import informationtra
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+_MYSQL_FK_VIOLATION = 1452
+_MYSQL_DUPLICATE_KEY = 1062
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Who did it: the identity fields stamped on every record, from the session."""
+
+    operator_id: str
+    company: str | None
+    department: str | None
+    organization: str | None
+    role: str | None
+    name: str | None
+    assistant: str | None
+    side: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDraft:
+    """A validated record, ready to append."""
+
+    operator: Operator
+    customer_id: str
+    customer_source: str
+    event_type: str
+    operation_event: str
+    side: str
+    request_id: str  # the client's idempotency key, or one we made (see ``new_request_id``)
+    idempotent: bool = False  # True when the client sent the request id
+    client_addr: str | None = None
+    changes_json: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """What the client is told: the committed row's id, customer and source."""
+
+    id: int
+    user_id: str
+    source: str
+    duplicate: bool = False
+
+    def data(self) -> dict[str, Any]:
+        """The ``data`` object of the answer (identical for a repeat)."""
+        return {"id": self.id, "userId": self.user_id, "source": self.source}
+
+
+class Recorder:
+    """Appends records, batching concurrent ones into one transaction."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        zone: ZoneInfo,
+        *,
+        batch_max: int = 500,
+        timeout: float = 10.0,
+        fk_blocks_primary: bool = False,
+    ) -> None:
+        self._engine = engine
+        self._zone = zone
+        self._batch_max = batch_max
+        self._timeout = timeout
+        # The seed's FK to users stands: contacts customers cannot be written (DESIGN.md §1).
+        self.fk_blocks_primary = fk_blocks_primary
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the writer thread (once per process)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="infotrack-writer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Write whatever is queued, then stop the writer thread."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    # --- async entry point --------------------------------------------------------------
+    async def submit(self, draft: RecordDraft) -> RecordResult:
+        """Queue one record and wait until it is committed; raises its :class:`AppError`."""
+        outcome = (await self.submit_many([draft]))[0]
+        if isinstance(outcome, AppError):
+            raise outcome
+        return outcome
+
+    async def submit_many(self, drafts: Sequence[RecordDraft]) -> list[RecordResult | AppError]:
+        """Queue records and wait for all; each gets its own result or its error."""
+        if self._thread is None:
+            raise RuntimeError("recorder is not started")
+        futures = []
+        for draft in drafts:
+            future: concurrent.futures.Future[RecordResult] = concurrent.futures.Future()
+            self._queue.put((draft, future))
+            futures.append(asyncio.wrap_future(future))
+        try:
+            done = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), self._timeout)
+        except TimeoutError as exc:
+            # Not acknowledged: a retry with the same requestId is safe whatever happened.
+            raise ServiceUnavailable("写入超时,请稍后重试(可使用相同 requestId 重试)") from exc
+        return [o if isinstance(o, RecordResult | AppError) else _as_app_error(o) for o in done]
+
+    # --- the writer thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            batch = [first]
+            while len(batch) < self._batch_max:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            drafts = [draft for draft, _ in batch]
+            try:
+                outcomes = self.append_many(drafts)
+            except Exception as exc:  # the writer must survive anything to serve the next batch
+                log.exception("append failed for a batch of %d", len(drafts))
+                outcomes = [_as_app_error(exc)] * len(drafts)
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+    # --- the append itself (also used synchronously by the CLI) ------------------------------
+    def append_many(self, drafts: Sequence[RecordDraft]) -> list[RecordResult | AppError]:
+        """Append drafts in one transaction; on a conflict, fall back to one at a time."""
+        outcomes: list[RecordResult | AppError | None] = [None] * len(drafts)
+        writable: list[int] = []
+        for index, draft in enumerate(drafts):
+            if self.fk_blocks_primary and draft.customer_source == "primary":
+                outcomes[index] = CascadeForeignKeyBlocks()
+            else:
+                writable.append(index)
+        if writable:
+            try:
+                with self._engine.begin() as conn:
+                    results = self._append(conn, [drafts[i] for i in writable])
+                for index, result in zip(writable, results, strict=True):
+                    outcomes[index] = result
+            except (IntegrityError, DataError):
+                # A concurrent process took one of our request ids, a CRM FK or a column limit
+                # refused a row: settle each row alone so one bad row cannot fail its neighbours.
+                for index in writable:
+                    outcomes[index] = self._append_one(drafts[index])
+            except DBAPIError as exc:
+                log.error("database unavailable while appending %d records: %s", len(writable), exc)
+                for index in writable:
+                    outcomes[index] = ServiceUnavailable()
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _append_one(self, draft: RecordDraft) -> RecordResult | AppError:
+        try:
+            with self._engine.begin() as conn:
+                return self._append(conn, [draft])[0]
+        except IntegrityError as exc:
+            if _mysql_errno(exc) == _MYSQL_FK_VIOLATION or "FOREIGN KEY" in str(exc.orig).upper():
+                if draft.customer_source == "primary":
+                    self.fk_blocks_primary = True
+                    return CascadeForeignKeyBlocks()
+            if _mysql_errno(exc) == _MYSQL_DUPLICATE_KEY or "UNIQUE" in str(exc.orig).upper():
+                # Lost a race with another process for the same request id: answer its row.
+                with self._engine.connect() as conn:
+                    found = self._existing(conn, [draft])
+                if found:
+                    return next(iter(found.values()))
+            log.exception("record refused by the database")
+            return AppError()
+        except DataError:
+            log.exception("record refused by the database")
+            return AppError()
+        except DBAPIError as exc:
+            log.error("database unavailable while appending a record: %s", exc)
+            return ServiceUnavailable()
+
+    def _append(self, conn: Connection, drafts: Sequence[RecordDraft]) -> list[RecordResult]:
+        """Insert the new drafts and read back their ids; repeats answer the first row."""
+        existing = self._existing(conn, drafts)
+        now = local_now(self._zone)
+        rows: list[dict[str, Any]] = []
+        keys: list[tuple[str, str]] = []
+        fresh: dict[tuple[str, str], int] = {}  # key -> index in rows
+        ids: dict[tuple[str, str], int] = {}
+        for draft in drafts:
+            key = _key(draft)
+            keys.append(key)
+            if key in existing or key in fresh:
+                continue
+            fresh[key] = len(rows)
+            rows.append(_row(draft, key[0], now))
+        if rows:
+            conn.execute(insert(informationtra), rows)
+            ids = _ids_by_key(conn, list(fresh))
+        results = []
+        for draft, key in zip(drafts, keys, strict=True):
+            if key in existing:
+                results.append(existing[key])
+            else:
+                results.append(RecordResult(ids[key], draft.customer_id, draft.customer_source))
+                existing[key] = RecordResult(
+                    ids[key], draft.customer_id, draft.customer_source, duplicate=True
+                )
+        return results
+
+    def _existing(
+        self, conn: Connection, drafts: Sequence[RecordDraft]
+    ) -> dict[tuple[str, str], RecordResult]:
+        keys = [_key(d) for d in drafts if d.idempotent]
+        if not keys:
+            return {}
+        t = informationtra.c
+        query = select(t.id, t.userId, t.customer_source, t.request_id, t.operator_id).where(
+            tuple_(t.request_id, t.operator_id).in_(keys)
+        )
+        return {
+            (row.request_id, row.operator_id): RecordResult(
+                row.id, row.userId, row.customer_source or "", duplicate=True
+            )
+            for row in conn.execute(query)
+        }
+
+
+def new_request_id() -> str:
+    """A request id for a record whose client sent none (never collides with a client's)."""
+    return f"srv-{uuid.uuid4().hex}"
+
+
+def _key(draft: RecordDraft) -> tuple[str, str]:
+    return (draft.request_id, draft.operator.operator_id)
+
+
+def _ids_by_key(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    t = informationtra.c
+    query = select(t.id, t.request_id, t.operator_id).where(
+        tuple_(t.request_id, t.operator_id).in_(keys)
+    )
+    return {(row.request_id, row.operator_id): row.id for row in conn.execute(query)}
+
+
+def _row(draft: RecordDraft, request_id: str, now: datetime) -> dict[str, Any]:
+    op = draft.operator
+    return {
+        "tracompany": op.company,
+        "tradepartment": op.department,
+        "traorganization": op.organization,
+        "trarole": op.role,
+        "trauserName": op.name,
+        "traassistant": op.assistant,
+        "userId": draft.customer_id,
+        "operationEvent": draft.operation_event,
+        "operationTime": now,
+        "created_at": now,
+        "updated_at": now,
+        "event_type": draft.event_type,
+        "customer_source": draft.customer_source,
+        "side": draft.side,
+        "operator_id": op.operator_id,
+        "request_id": request_id,
+        "client_addr": draft.client_addr,
+        "changes": draft.changes_json,
+    }
+
+
+def _mysql_errno(exc: DBAPIError) -> int | None:
+    args = getattr(exc.orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def _as_app_error(exc: BaseException) -> AppError:
+    if isinstance(exc, AppError):
+        return exc
+    if isinstance(exc, DBAPIError):
+        return ServiceUnavailable()
+    return AppError()
