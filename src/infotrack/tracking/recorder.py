@@ -68,6 +68,8 @@ class RecordDraft:
     idempotent: bool = False  # True when the client sent the request id
     client_addr: str | None = None
     changes_json: str | None = None
+    # Only imports and the demo set this; live records are stamped at commit time.
+    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +300,7 @@ def _row(draft: RecordDraft, request_id: str, now: datetime) -> dict[str, Any]:
         "traassistant": op.assistant,
         "userId": draft.customer_id,
         "operationEvent": draft.operation_event,
-        "operationTime": now,
+        "operationTime": draft.occurred_at or now,
         "created_at": now,
         "updated_at": now,
         "event_type": draft.event_type,
