@@ -118,7 +118,9 @@ def account_list() -> None:
             accounts = list_accounts(session)
     finally:
         sources.dispose()
-    table = Table("id", "username", "姓名", "公司", "部门", "组织", "角色", "协助人", "side", "状态")
+    table = Table(
+        "id", "username", "姓名", "公司", "部门", "组织", "角色", "协助人", "side", "状态"
+    )
     for a in accounts:
         table.add_row(
             str(a.id),

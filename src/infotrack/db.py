@@ -28,7 +28,7 @@ NAMING_CONVENTION = {
 
 # MySQL table options for every table we create: the seed's charset and collation, so joins
 # with the CRM's tables never hit "Illegal mix of collations" (MySQL 8 defaults differ).
-MYSQL_TABLE_OPTIONS = {
+MYSQL_TABLE_OPTIONS: dict[str, Any] = {
     "mysql_engine": "InnoDB",
     "mysql_charset": "utf8mb4",
     "mysql_collate": "utf8mb4_unicode_ci",

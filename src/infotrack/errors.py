@@ -214,7 +214,8 @@ def validation_error(errors: Any) -> BadRequest:
         return BadRequest("电话号码和操作事件不能为空", code="missing_field")
     if kind == "missing":
         return BadRequest(f"缺少必填字段:{label}", code="missing_field")
-    ctx = first.get("ctx") if isinstance(first.get("ctx"), dict) else {}
+    raw_ctx = first.get("ctx")
+    ctx: dict[str, Any] = raw_ctx if isinstance(raw_ctx, dict) else {}
     if kind == "value_error" and "error" in ctx:
         error = ctx["error"]
         if isinstance(error, AppError):

@@ -132,11 +132,15 @@ def _from_proxy_headers(request: Request, settings: Settings) -> Identity | None
 
 
 def _identity(via: str, values: dict[str, Any]) -> Identity:
-    text = {key: (str(value).strip() if value is not None else None) for key, value in values.items()}
+    text = {
+        key: (str(value).strip() if value is not None else None) for key, value in values.items()
+    }
     for field, limit in _FIELD_LIMITS.items():
         value = text.get(field)
         if value is not None and len(value) > limit:
-            raise Unauthorized(f"身份信息字段 {field} 过长(最多 {limit} 个字符)", code="invalid_identity")
+            raise Unauthorized(
+                f"身份信息字段 {field} 过长(最多 {limit} 个字符)", code="invalid_identity"
+            )
     side = text.get("side")
     if side not in (None, "", "supply", "sales"):
         raise Unauthorized("身份信息中的 side 只能是 supply 或 sales", code="invalid_identity")

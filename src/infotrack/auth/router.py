@@ -21,7 +21,13 @@ async def login(body: LoginRequest, response: Response, runtime: RuntimeDep) -> 
     path = runtime.settings.root_path or "/"
     secure = runtime.settings.cookie_secure
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax", secure=secure, path=path
+        SESSION_COOKIE,
+        token,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path=path,
     )
     # Readable by the console's script, which echoes it in the X-CSRF-Token header.
     response.set_cookie(

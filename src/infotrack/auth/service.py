@@ -138,9 +138,7 @@ class LoginService:
         with session_scope(self._engine) as session:
             throttle = session.get(LoginThrottle, key)
             if throttle and throttle.locked_until and throttle.locked_until > now:
-                raise TooManyRequests(
-                    "登录失败次数过多,请稍后再试", code="login_throttled"
-                )
+                raise TooManyRequests("登录失败次数过多,请稍后再试", code="login_throttled")
             account = session.scalar(select(Account).where(Account.username == username))
             # Verify against a dummy hash for unknown users: the answer takes as long either way.
             ok = verify_password(account.password_hash if account else dummy_hash(), password)

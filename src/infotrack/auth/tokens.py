@@ -77,7 +77,6 @@ class TokenService:
         """Check a CRM-issued JWT with the configured secret or public key."""
         if self._crm_key is None:
             raise Unauthorized("令牌无效", code="invalid_token")
-        options: dict[str, Any] = {"require": ["exp"]}
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -85,7 +84,7 @@ class TokenService:
                 algorithms=[self._settings.jwt_algorithm],
                 issuer=self._settings.jwt_issuer,
                 audience=self._settings.jwt_audience,
-                options=options,
+                options={"require": ["exp"]},
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized("CRM 令牌无效或已过期", code="invalid_token") from exc

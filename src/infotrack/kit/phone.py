@@ -71,7 +71,7 @@ def parse_phone(text: str, default_region: str = "CN") -> Phone:
     return Phone(
         e164=phonenumbers.format_number(number, PhoneNumberFormat.E164),
         national=national,
-        country_code=number.country_code,
+        country_code=int(number.country_code or 0),
         is_mobile=kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE),
     )
 

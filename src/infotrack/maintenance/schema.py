@@ -64,7 +64,9 @@ def find_cascade_fk(engine: Engine, users_table: str) -> str | None:
     return None
 
 
-def initialise(sources: Sources, settings: Settings, *, drop_cascade_fk: bool = False) -> InitReport:
+def initialise(
+    sources: Sources, settings: Settings, *, drop_cascade_fk: bool = False
+) -> InitReport:
     """Create what is missing in both sources and bring our schema to the newest migration."""
     report = InitReport()
     for engine, table in (

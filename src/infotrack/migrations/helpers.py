@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -35,6 +37,6 @@ def is_mysql() -> bool:
     return op.get_bind().dialect.name in ("mysql", "mariadb")
 
 
-def table_options() -> dict[str, str]:
+def table_options() -> dict[str, Any]:
     """utf8mb4 / utf8mb4_unicode_ci / InnoDB on MySQL, nothing elsewhere."""
     return dict(MYSQL_TABLE_OPTIONS) if is_mysql() else {}

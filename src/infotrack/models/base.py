@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 from sqlalchemy.orm import DeclarativeBase
 
 from infotrack.db import MYSQL_TABLE_OPTIONS, metadata
@@ -13,4 +11,4 @@ class Base(DeclarativeBase):
     """Base of our own ``infotrack_*`` tables."""
 
     metadata = metadata
-    __table_args__: ClassVar[Any] = MYSQL_TABLE_OPTIONS
+    __table_args__ = MYSQL_TABLE_OPTIONS

@@ -139,7 +139,9 @@ class Recorder:
             self._queue.put((draft, future))
             futures.append(asyncio.wrap_future(future))
         try:
-            done = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), self._timeout)
+            done = await asyncio.wait_for(
+                asyncio.gather(*futures, return_exceptions=True), self._timeout
+            )
         except TimeoutError as exc:
             # Not acknowledged: a retry with the same requestId is safe whatever happened.
             raise ServiceUnavailable("写入超时,请稍后重试(可使用相同 requestId 重试)") from exc

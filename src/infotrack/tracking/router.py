@@ -20,7 +20,10 @@ SUCCESS_MESSAGE = "操作记录成功"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "参数错误(电话号码、事件类型、字段缺失)", "model": RecordResponse},
     401: {"description": "未登录或令牌无效", "model": RecordResponse},
-    403: {"description": "账号所属端与 isSupplySide 不符,或 CSRF 校验失败", "model": RecordResponse},
+    403: {
+        "description": "账号所属端与 isSupplySide 不符,或 CSRF 校验失败",
+        "model": RecordResponse,
+    },
     404: {"description": "未找到对应的客户信息", "model": RecordResponse},
     409: {"description": "级联外键阻止写入 contacts 客户", "model": RecordResponse},
     413: {"description": "操作事件或变更明细过长", "model": RecordResponse},

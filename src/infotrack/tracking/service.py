@@ -8,7 +8,13 @@ from starlette.concurrency import run_in_threadpool
 
 from infotrack.auth.identity import Identity
 from infotrack.customers.service import CustomerResolver
-from infotrack.errors import BadRequest, CustomerNotFound, Forbidden, PayloadTooLarge, UnknownEventType
+from infotrack.errors import (
+    BadRequest,
+    CustomerNotFound,
+    Forbidden,
+    PayloadTooLarge,
+    UnknownEventType,
+)
 from infotrack.kit.cache import Missing
 from infotrack.kit.phone import parse_phone
 from infotrack.tracking.events import EventType, infer_event_type

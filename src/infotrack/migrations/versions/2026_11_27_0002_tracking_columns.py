@@ -39,7 +39,10 @@ def upgrade() -> None:
     if "uq_informationtra_request" not in index_names("informationtra"):
         # Several NULLs are allowed: rows the CRM writes itself carry no request id.
         op.create_index(
-            "uq_informationtra_request", "informationtra", ["request_id", "operator_id"], unique=True
+            "uq_informationtra_request",
+            "informationtra",
+            ["request_id", "operator_id"],
+            unique=True,
         )
 
 
