@@ -14,6 +14,7 @@ from infotrack import __version__
 from infotrack.auth.router import router as auth_router
 from infotrack.config import Settings, get_settings
 from infotrack.errors import install_error_handlers
+from infotrack.history.router import router as history_router
 from infotrack.logs import configure_logging
 from infotrack.middleware import RequestContextMiddleware
 from infotrack.runtime import Runtime
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(auth_router)
     app.include_router(tracking_router)
+    app.include_router(history_router)
 
     @app.get("/healthz", tags=["运维"], summary="进程存活")
     async def healthz() -> dict[str, object]:

@@ -21,6 +21,16 @@ from infotrack.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+ScopeKind = Literal["own", "department", "company", "all"]
+DEFAULT_ROLE_SCOPES: dict[str, ScopeKind] = {
+    "业务员": "own",
+    "经理": "department",
+    "主管": "department",
+    "总监": "company",
+    "管理员": "company",
+    "审计": "company",
+    "系统管理员": "all",
+}
 IpNetworks = Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode]
 StrList = Annotated[list[str], NoDecode]
 
@@ -98,6 +108,14 @@ class Settings(BaseSettings):
     trusted_proxies: IpNetworks = Field(default_factory=list)
     proxy_header_prefix: str = "X-InfoTrack-"
 
+    # --- who may read what ---------------------------------------------------------------
+    # Role -> read scope (own | department | company | all); unknown roles read their own.
+    role_scopes: dict[str, ScopeKind] = Field(default_factory=lambda: dict(DEFAULT_ROLE_SCOPES))
+    # Roles that see phone numbers in full; everyone else reads 138****8000.
+    unmasked_roles: StrList = Field(default_factory=lambda: ["管理员", "审计", "系统管理员"])
+    # Roles that may read the access log (within their scope).
+    access_log_roles: StrList = Field(default_factory=lambda: ["管理员", "审计", "系统管理员"])
+
     # --- HTTP ---------------------------------------------------------------------------
     cors_origins: StrList = Field(default_factory=list)
     root_path: str = ""
@@ -112,7 +130,9 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_requests: bool = True
 
-    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @field_validator(
+        "trusted_proxies", "cors_origins", "unmasked_roles", "access_log_roles", mode="before"
+    )
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)

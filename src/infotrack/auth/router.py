@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from infotrack.auth.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentIdentity, RuntimeDep
 from infotrack.auth.schemas import LoginRequest, LoginResponse, MeResponse
+from infotrack.history.scope import scope_for
 
 router = APIRouter(prefix="/api/auth", tags=["认证"])
 
@@ -46,6 +47,7 @@ async def logout(response: Response, runtime: RuntimeDep) -> dict[str, object]:
 
 
 @router.get("/me", response_model=MeResponse, summary="当前账号信息")
-async def me(identity: CurrentIdentity) -> MeResponse:
+async def me(identity: CurrentIdentity, runtime: RuntimeDep) -> MeResponse:
     """The caller's identity as infotrack sees it: how an integrator checks a JWT mapping."""
-    return MeResponse.model_validate({"data": identity.public()})
+    scope = scope_for(identity, runtime.settings).public()
+    return MeResponse.model_validate({"data": {**identity.public(), "scope": scope}})

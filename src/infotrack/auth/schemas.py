@@ -35,6 +35,7 @@ class MeData(BaseModel):
     assistant: str | None
     side: str | None
     via: str
+    scope: dict[str, object]
 
 
 class MeResponse(BaseModel):

@@ -90,6 +90,11 @@ class TokenService:
             raise Unauthorized("CRM 令牌无效或已过期", code="invalid_token") from exc
         return claims
 
+    @property
+    def cursor_key(self) -> str:
+        """The key that signs pagination cursors (derived, so it never equals the token key)."""
+        return hmac.new(self._key.encode(), b"infotrack-cursor", hashlib.sha256).hexdigest()
+
     def csrf_token(self, session_token: str) -> str:
         """The CSRF token bound to a session cookie (double submit, signed)."""
         digest = hmac.new(self._key.encode(), session_token.encode(), hashlib.sha256)

@@ -14,6 +14,7 @@ from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from infotrack.config import Settings
 from infotrack.db import Sources
@@ -46,6 +47,7 @@ class CustomerResolver:
         size = settings.customer_cache_size
         self._hits: TTLMap[str, CustomerRef] = TTLMap(size, settings.customer_cache_ttl)
         self._misses: TTLMap[str, None] = TTLMap(size, settings.customer_miss_cache_ttl)
+        self._names: TTLMap[tuple[str, str], str | None] = TTLMap(size, settings.customer_cache_ttl)
 
     def cached(self, phone: Phone) -> CustomerRef | None | Missing:
         """The cached answer for this number: a customer, ``None`` (known unknown) or MISSING."""
@@ -96,6 +98,51 @@ class CustomerResolver:
                 )
             return CustomerRef(source=source.code, id=ids[0], matches=len(ids))
         return None
+
+    def all_matches(self, phone: Phone, limit: int = 100) -> list[tuple[str, str]]:
+        """Every (source, id) whose stored number is this one, in both sources (for filters)."""
+        found: list[tuple[str, str]] = []
+        for source, engine in self._lookups:
+            tbl = source.lookup_table()
+            query = (
+                select(tbl.c[source.id_column])
+                .where(tbl.c[source.phone_column].in_(list(phone.stored_forms)))
+                .limit(limit)
+            )
+            with engine.connect() as conn:
+                found.extend((source.code, str(row[0])) for row in conn.execute(query))
+        return found
+
+    def display_names(self, refs: set[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """Customers' display names, one query per source for what the cache lacks."""
+        names: dict[tuple[str, str], str | None] = {}
+        wanted: dict[str, list[str]] = {}
+        for ref in refs:
+            cached = self._names.get(ref)
+            if isinstance(cached, Missing):
+                wanted.setdefault(ref[0], []).append(ref[1])
+            else:
+                names[ref] = cached
+        for source, engine in self._lookups:
+            ids = wanted.get(source.code)
+            if not ids:
+                continue
+            tbl = source.named_table()
+            id_col = tbl.c[source.id_column]
+            query = select(id_col, tbl.c[source.name_column]).where(id_col.in_(ids))
+            try:
+                with engine.connect() as conn:
+                    rows = {str(row[0]): row[1] for row in conn.execute(query)}
+            except DBAPIError as exc:  # e.g. a CRM table without the configured name column
+                log.warning(
+                    "cannot read customer names from %s.%s: %s", source.code, source.table, exc
+                )
+                rows = {}
+            for customer_id in ids:
+                name = rows.get(customer_id)
+                names[(source.code, customer_id)] = name
+                self._names.put((source.code, customer_id), name)
+        return names
 
     def forget(self, phone: Phone) -> None:
         """Drop a number from the cache (after the CRM changes it, for instance)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
@@ -58,6 +59,12 @@ def parse_phone(text: str, default_region: str = "CN") -> Phone:
     candidate = text.strip()
     if not candidate or len(candidate) > MAX_INPUT_LENGTH:
         raise InvalidPhoneNumber()
+    return _parse(candidate, default_region)
+
+
+# A CRM's pages report the same few thousand numbers over and over; parsing is the costly part.
+@lru_cache(maxsize=65_536)
+def _parse(candidate: str, default_region: str) -> Phone:
     if candidate.startswith("00"):
         candidate = "+" + candidate[2:]
     try:

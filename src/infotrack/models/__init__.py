@@ -1,8 +1,9 @@
 """Tables: the seed's ``informationtra`` and our own ``infotrack_*`` tables."""
 
+from infotrack.models.access_log import AccessLogEntry
 from infotrack.models.account import Account
 from infotrack.models.base import Base
 from infotrack.models.informationtra import SEED_COLUMNS, informationtra
 from infotrack.models.login_throttle import LoginThrottle
 
-__all__ = ["SEED_COLUMNS", "Account", "Base", "LoginThrottle", "informationtra"]
+__all__ = ["SEED_COLUMNS", "AccessLogEntry", "Account", "Base", "LoginThrottle", "informationtra"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import DeclarativeBase
 
 from infotrack.db import MYSQL_TABLE_OPTIONS, metadata
@@ -11,4 +13,4 @@ class Base(DeclarativeBase):
     """Base of our own ``infotrack_*`` tables."""
 
     metadata = metadata
-    __table_args__ = MYSQL_TABLE_OPTIONS
+    __table_args__: Any = MYSQL_TABLE_OPTIONS

@@ -38,6 +38,11 @@ informationtra = Table(
     Index("idx_operationTime", "operationTime"),
     Index("idx_trauserName", "trauserName"),
     Index("uq_informationtra_request", "request_id", "operator_id", unique=True),
+    # Read side (migration 0004): each leads with a filter and ends with the sort key.
+    Index("ix_informationtra_operator_time", "operator_id", "operationTime"),
+    Index("ix_informationtra_name_time", "trauserName", "tracompany", "operationTime"),
+    Index("ix_informationtra_dept_time", "tracompany", "tradepartment", "operationTime"),
+    Index("ix_informationtra_user_time", "userId", "operationTime"),
     comment="信息跟踪表",
     sqlite_autoincrement=True,  # ids are never reused: tails and audits rely on it
     **MYSQL_TABLE_OPTIONS,

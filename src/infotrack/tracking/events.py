@@ -39,6 +39,11 @@ _SEED_TEXTS = {
 }
 
 
+def seed_texts() -> list[tuple[str, EventType]]:
+    """The seed's three texts and their types (for inferring types inside SQL)."""
+    return list(_SEED_TEXTS.items())
+
+
 def infer_event_type(operation_event: str) -> EventType:
     """The type of a free-text event: the seed's three texts are known, the rest is ``other``."""
     return _SEED_TEXTS.get(operation_event.strip(), EventType.OTHER)

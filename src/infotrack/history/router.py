@@ -1,0 +1,162 @@
+"""``/api/information-tracking/records``, a customer's timeline, ``/stats`` and the access log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from infotrack.audit.access_log import AccessContext, list_access, record_access
+from infotrack.auth.deps import CurrentIdentity, RuntimeDep, client_address
+from infotrack.errors import BadRequest, Forbidden
+from infotrack.history.schemas import GROUP_BYS, TrailFilters, parse_filters, parse_limit
+from infotrack.history.scope import scope_for
+from infotrack.history.service import HistoryService
+from infotrack.logs import request_id_var
+
+router = APIRouter(prefix="/api/information-tracking", tags=["查询与统计"])
+
+
+def trail_filters(
+    runtime: RuntimeDep,
+    phoneNumber: Annotated[str | None, Query(description="客户电话(任意常见写法)")] = None,
+    userId: Annotated[str | None, Query(description="客户ID")] = None,
+    operator: Annotated[str | None, Query(description="操作人姓名(trauserName)")] = None,
+    department: Annotated[str | None, Query(description="部门")] = None,
+    eventType: Annotated[str | None, Query(description="事件类型代码")] = None,
+    source: Annotated[str | None, Query(description="wechat | primary")] = None,
+    start: Annotated[str | None, Query(alias="from", description="起始时间 ISO 8601")] = None,
+    end: Annotated[str | None, Query(alias="to", description="结束时间 ISO 8601")] = None,
+    q: Annotated[str | None, Query(description="操作事件包含的文字")] = None,
+) -> TrailFilters:
+    """The history filters of a request, validated."""
+    return parse_filters(
+        runtime.settings.zone,
+        runtime.settings.default_region,
+        phone=phoneNumber,
+        user_id=userId,
+        operator=operator,
+        department=department,
+        event_type=eventType,
+        source=source,
+        start=start,
+        end=end,
+        q=q,
+    )
+
+
+Filters = Annotated[TrailFilters, Depends(trail_filters)]
+
+
+def history_service(request: Request, runtime: RuntimeDep) -> HistoryService:
+    """One service per process, made on first use."""
+    service: HistoryService | None = getattr(request.app.state, "history", None)
+    if service is None:
+        service = HistoryService(runtime)
+        request.app.state.history = service
+    return service
+
+
+History = Annotated[HistoryService, Depends(history_service)]
+
+
+def access_context(
+    request: Request, identity: CurrentIdentity, runtime: RuntimeDep
+) -> AccessContext:
+    """Who is reading, for the access log."""
+    return AccessContext(identity, client_address(request, runtime.settings), request_id_var.get())
+
+
+Access = Annotated[AccessContext, Depends(access_context)]
+
+
+@router.get("/records", summary="操作记录查询")
+async def records(
+    filters: Filters,
+    history: History,
+    ctx: Access,
+    runtime: RuntimeDep,
+    limit: Annotated[int | None, Query(description="每页条数 1–200,默认 50")] = None,
+    cursor: Annotated[str | None, Query(description="上一页返回的 nextCursor")] = None,
+) -> dict[str, Any]:
+    """Records the reader may see, newest first, with keyset paging."""
+    scope = scope_for(ctx.identity, runtime.settings)
+    page = await run_in_threadpool(
+        history.search, filters, scope, ctx, limit=parse_limit(limit), cursor=cursor
+    )
+    return {"success": True, "data": {"items": page.items, "nextCursor": page.next_cursor}}
+
+
+@router.get("/customers/{userId}/records", summary="客户操作时间线")
+async def customer_timeline(
+    history: History,
+    ctx: Access,
+    runtime: RuntimeDep,
+    userId: Annotated[str, Path(max_length=100, description="客户ID")],
+    source: Annotated[str | None, Query(description="wechat | primary")] = None,
+    limit: Annotated[int | None, Query(description="每页条数 1–200,默认 50")] = None,
+    cursor: Annotated[str | None, Query(description="上一页返回的 nextCursor")] = None,
+) -> dict[str, Any]:
+    """One customer's records (the seed mapper's ``selectByUserId``), newest first."""
+    filters = parse_filters(
+        runtime.settings.zone, runtime.settings.default_region, user_id=userId, source=source
+    )
+    scope = scope_for(ctx.identity, runtime.settings)
+    page = await run_in_threadpool(
+        history.search,
+        filters,
+        scope,
+        ctx,
+        limit=parse_limit(limit),
+        cursor=cursor,
+        action="timeline",
+    )
+    return {"success": True, "data": {"items": page.items, "nextCursor": page.next_cursor}}
+
+
+@router.get("/stats", summary="统计分析")
+async def stats(
+    filters: Filters,
+    history: History,
+    ctx: Access,
+    runtime: RuntimeDep,
+    groupBy: Annotated[str, Query(description=" | ".join(GROUP_BYS))] = "day",
+) -> dict[str, Any]:
+    """Counts per day, hour, weekday×hour, operator, department, event type or source."""
+    if groupBy not in GROUP_BYS:
+        raise BadRequest(f"groupBy 只能是 {', '.join(GROUP_BYS)}", code="invalid_group_by")
+    scope = scope_for(ctx.identity, runtime.settings)
+    data = await run_in_threadpool(history.stats, filters, scope, ctx, groupBy)
+    return {"success": True, "data": data}
+
+
+@router.get("/access-log", summary="访问日志(谁查看了什么)", tags=["审计"])
+async def access_log(
+    ctx: Access,
+    runtime: RuntimeDep,
+    limit: Annotated[int | None, Query(description="每页条数 1–200,默认 50")] = None,
+    beforeId: Annotated[int | None, Query(description="上一页最后一条的 id")] = None,
+) -> dict[str, Any]:
+    """Reads of the trail, newest first; 管理员/审计/系统管理员 only, within their scope."""
+    settings = runtime.settings
+    if (ctx.identity.role or "") not in settings.access_log_roles:
+        raise Forbidden("只有管理员、审计或系统管理员可以查看访问日志", code="forbidden_role")
+    scope = scope_for(ctx.identity, settings)
+    size = parse_limit(limit)
+    engine = runtime.sources.wechat
+    entries = await run_in_threadpool(
+        list_access, engine, settings.zone, scope, before_id=beforeId, limit=size
+    )
+    next_before = entries[-1]["id"] if len(entries) == size else None
+    # Reading the access log is itself a read worth recording.
+    await run_in_threadpool(
+        record_access,
+        engine,
+        settings.zone,
+        ctx,
+        "access_log",
+        {"limit": size, "beforeId": beforeId},
+        len(entries),
+    )
+    return {"success": True, "data": {"items": entries, "nextBeforeId": next_before}}
