@@ -208,6 +208,46 @@ def demo(
 
 
 @app.command()
+def history(
+    phone: Annotated[str | None, typer.Option("--phone", help="客户电话(任意写法)")] = None,
+    user_id: Annotated[str | None, typer.Option("--user-id", help="客户ID")] = None,
+    operator: Annotated[str | None, typer.Option("--operator", help="操作人姓名")] = None,
+    department: Annotated[str | None, typer.Option("--department", help="部门")] = None,
+    event_type: Annotated[str | None, typer.Option("--event-type", help="事件类型代码")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="wechat | primary")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="起始时间 ISO 8601")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="结束时间 ISO 8601")] = None,
+    q: Annotated[str | None, typer.Option("--q", help="操作事件包含的文字")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="最多显示条数(1–200)")] = 50,
+    as_user: Annotated[
+        str | None, typer.Option("--as", help="以该账号的权限范围和脱敏规则查看")
+    ] = None,
+) -> None:
+    """Print the trail as a table (phones masked; ``--as`` applies an account's scope)."""
+    from infotrack.history.cli import history_command
+
+    settings = _settings()
+    try:
+        history_command(
+            settings,
+            out,
+            phone=phone,
+            user_id=user_id,
+            operator=operator,
+            department=department,
+            event_type=event_type,
+            source=source,
+            start=start,
+            end=end,
+            q=q,
+            limit=limit,
+            as_user=as_user,
+        )
+    except AppError as exc:
+        raise _fail(exc.message) from exc
+
+
+@app.command()
 def doctor() -> None:
     """Check both connections and the schema, and say in plain words what to fix."""
     from infotrack.maintenance.doctor import print_report, run_checks

@@ -203,6 +203,20 @@ class Recorder:
                     outcomes[index] = ServiceUnavailable()
         return [outcome for outcome in outcomes if outcome is not None]
 
+    def append_bulk(self, drafts: Sequence[RecordDraft]) -> int:
+        """Append many drafts in one transaction, without reading ids back (imports, demo data).
+
+        No idempotency check: the caller guarantees fresh request ids. All or nothing.
+        """
+        if self.fk_blocks_primary and any(d.customer_source == "primary" for d in drafts):
+            raise CascadeForeignKeyBlocks()
+        now = local_now(self._zone)
+        rows = [_row(draft, draft.request_id, now) for draft in drafts]
+        if rows:
+            with self._engine.begin() as conn:
+                conn.execute(insert(informationtra), rows)
+        return len(rows)
+
     def _append_one(self, draft: RecordDraft) -> RecordResult | AppError:
         try:
             with self._engine.begin() as conn:
