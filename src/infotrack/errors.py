@@ -212,6 +212,10 @@ def validation_error(errors: Any) -> BadRequest:
     where = ".".join(loc)
     if field in ("phoneNumber", "operationEvent") and kind in ("missing", "string_too_short"):
         return BadRequest("电话号码和操作事件不能为空", code="missing_field")
+    # JSON null is the seed's "missing" too (its check is ``== null``); a union type puts the
+    # branch name last in the location, so look at the first part.
+    if loc and loc[0] in ("phoneNumber", "operationEvent") and first.get("input", "") is None:
+        return BadRequest("电话号码和操作事件不能为空", code="missing_field")
     if kind == "missing":
         return BadRequest(f"缺少必填字段:{label}", code="missing_field")
     raw_ctx = first.get("ctx")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from typing import Annotated
 
-import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select

@@ -317,8 +317,11 @@ def _insert_customers(
             src.id_column: customer.id if src.code == "wechat" else int(customer.id),
             src.phone_column: customer.phone,
         }
-        values = {src.name_column: customer.name, "company": customer.company}
-        values["created_at"] = customer.created_at
+        values = {
+            src.name_column: customer.name,
+            "company": customer.company,
+            "created_at": customer.created_at,
+        }
         row.update({name: values[name] for name in optional})
         rows.append(row)
     if rows:
@@ -404,7 +407,8 @@ def _append_events(
                     "再次运行会补齐其余部分)",
                     code=outcome.code,
                 )
-            written += not outcome.duplicate
+            if not outcome.duplicate:
+                written += 1
     return written, len(done) + written
 
 
@@ -479,8 +483,10 @@ def _changes(rng: random.Random) -> str:
 def _moment(rng: random.Random, now: datetime, days: int) -> datetime:
     """A local time within the last ``days`` days: weekdays and working hours mostly."""
     day = now.date() - timedelta(days=rng.randrange(days))
-    if day.weekday() >= 5 and rng.random() < 0.8:  # weekends are quiet
-        day -= timedelta(days=day.weekday() - 4)
+    for _ in range(3):  # weekends are quiet: most weekend picks are drawn again
+        if day.weekday() < 5 or rng.random() < 0.2:
+            break
+        day = now.date() - timedelta(days=rng.randrange(days))
     hour = rng.choices(list(_HOURS), list(_HOURS.values()))[0]
     moment = datetime(day.year, day.month, day.day, hour, rng.randrange(60), rng.randrange(60))
     return moment - timedelta(days=days) if moment > now else moment
