@@ -60,7 +60,9 @@ def _scope_clause(scope: ReadScope) -> ColumnElement[bool]:
         return true()
     if scope.kind == "company":
         return log.company == scope.company if scope.company else false()
-    if scope.kind == "department" and scope.company and scope.department:
+    if scope.kind == "department":
+        if not (scope.company and scope.department):
+            return false()  # as for the trail: a scope missing its fields matches nothing
         return and_(log.company == scope.company, log.department == scope.department)
     return log.operator_id == scope.operator_id
 

@@ -92,14 +92,9 @@ class TrailQuery:
         by_source: dict[str, list[str]] = {}
         for source, customer_id in customers:
             by_source.setdefault(source, []).append(customer_id)
+        # CRM rows carry no source: match on the inferred one, as the items and stats report it.
         return or_(
-            *[
-                and_(
-                    t.userId.in_(ids),
-                    or_(t.customer_source == source, t.customer_source.is_(None)),
-                )
-                for source, ids in by_source.items()
-            ]
+            *[and_(t.userId.in_(ids), self._source_is(source)) for source, ids in by_source.items()]
         )
 
     def _event_type_is(self, code: EventType) -> ColumnElement[bool]:

@@ -18,7 +18,7 @@ _PHONE_LIKE = re.compile(
     rf"(?:(?:\+|00)?86{_SEP})?1[3-9]\d(?:{_SEP}\d){{8}}"  # mobile
     rf"|(?:(?:\+|00)?86{_SEP})?\(?0\d{{2,3}}\)?{_SEP}\d{{3,4}}{_SEP}\d{{4}}"  # landline
     rf"|[48]00{_SEP}\d{{3}}{_SEP}\d{{4}}"  # 400 / 800
-    r"|\+\d[\d\s-]{6,16}\d"  # foreign, always written with +
+    r"|\+\d[\d\s()-]{6,18}\d"  # foreign, always written with +
     r")(?![\d*])"
 )
 _NON_DIGITS = re.compile(r"\D")
@@ -45,7 +45,8 @@ def mask_value(value: Any) -> Any:
     if isinstance(value, str):
         return mask_phones(value)
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1_000_000:
-        return mask_phones(str(value))
+        masked = mask_phones(str(value))
+        return value if masked == str(value) else masked  # a number that is no phone stays one
     if isinstance(value, list):
         return [mask_value(item) for item in value]
     if isinstance(value, dict):
