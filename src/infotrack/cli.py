@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from infotrack.auth.service import AccountFields, add_account, list_accounts, set_disabled
 from infotrack.config import Settings, get_settings
@@ -268,4 +269,12 @@ def main() -> None:
         app()
     except AppError as exc:
         err.print(f"[bold red]错误:[/] {exc.message}")
+        sys.exit(1)
+    except SQLAlchemyError as exc:  # a database down or refusing: one line, not a traceback
+        from rich.markup import escape
+
+        from infotrack.maintenance.doctor import short_reason
+
+        err.print(f"[bold red]数据库错误:[/] {escape(short_reason(exc))}")
+        err.print("运行 `infotrack doctor` 检查连接和表结构")
         sys.exit(1)

@@ -86,7 +86,7 @@ ACCOUNTS = (
     DemoAccount("sysadmin", "郑浩", "信息部", "系统管理员"),
 )
 
-_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余杜叶程魏苏吕丁沈"
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余杜叶"
 _GIVEN = (
     "伟 芳 娜 秀英 敏 静 丽 强 磊 军 洋 勇 艳 杰 娟 涛 明 超 秀兰 霞 平 刚 桂英 建华 文 华 鑫 宇 "
     "浩 婷 欣怡 子涵 思远 晓东 海燕 志强 春梅 建国 雪 琳 晨 博文 佳怡 俊杰 雨桐 一鸣 国栋 慧敏"
@@ -147,27 +147,34 @@ def load_demo(sources: Sources, settings: Settings, *, events: int, days: int) -
         _require_schema(sources, users_src, contacts_src)
         users, contacts = _customers(local_now(settings.zone))
         _refuse_real_data(sources, users_src, contacts_src, users, contacts)
+        accounts = _ensure_accounts(sources, settings)  # first: it may refuse a name clash
         new_users = _insert_customers(sources.wechat, users_src, users)
         new_contacts = _insert_customers(sources.primary, contacts_src, contacts)
-        accounts = _ensure_accounts(sources, settings)
         fk = find_cascade_fk(sources.wechat, settings.users_table)
         targets = _targets(users, contacts, settings.default_region, primary_ok=fk is None)
         written, total = _append_events(sources, settings, accounts, targets, events, days)
     except SQLAlchemyError as exc:
         raise ServiceUnavailable(f"载入演示数据时数据库出错:{short_reason(exc)}") from exc
+    region = settings.default_region
+    only_contact = contacts[1]  # numbers are unique apart from the two planted cases
+
+    def national(customer: DemoCustomer) -> str:
+        return parse_phone(customer.phone, region).national
+
     lines = [
         "演示数据已就绪 / demo data loaded",
-        f"  客户 customers: {users_src.table}(wechat) {len(users)} 个(新增 {new_users}),"
-        f"{contacts_src.table}(primary) {len(contacts)} 个(新增 {new_contacts})",
-        f"  操作记录 events: 新增 {written} 条,演示记录共 {total} 条(过去 {days} 天)",
-        f"  试试看: 13800138000 -> {users[0].id};{users[1].id} 与 {users[40].id} 共用一个号码"
-        f"(记录到较小的 id);{contacts[0].id} 与 {users[2].id} 号码相同(wechat 优先)",
+        f"  客户: {users_src.table}(wechat){len(users)} 个,新增 {new_users};"
+        f"{contacts_src.table}(primary){len(contacts)} 个,新增 {new_contacts}",
+        f"  操作记录: 新增 {written} 条,演示记录共 {total} 条(过去 {days} 天)",
+        "  可以试的号码:",
+        f"    {national(users[0])}  -> {users[0].id}",
+        f"    {national(users[1])}  -> {users[1].id} 与 {users[40].id} 共用(记录较小的 id)",
+        f"    {national(users[2])}  -> {users[2].id},也是 contacts {contacts[0].id}(wechat 优先)",
+        f"    {national(only_contact)}  -> 只在 contacts 中:{only_contact.id}",
     ]
     if fk:
-        lines.append(
-            f"  注意: informationtra 仍有级联外键 {fk},只在 contacts 中的客户没有生成操作记录"
-        )
-    lines.append(f"  演示账号 accounts({DEMO_COMPANY},密码均为 password: {DEMO_PASSWORD}):")
+        lines.append(f"  注意: informationtra 仍有级联外键 {fk},contacts 客户无法记录")
+    lines.append(f"  演示账号({DEMO_COMPANY},密码均为 {DEMO_PASSWORD}):")
     for spec in ACCOUNTS:
         side = "销售端" if spec.side == "sales" else "供应端"
         lines.append(f"    {spec.username:<10} {spec.name}  {spec.department}  {spec.role}  {side}")
@@ -387,10 +394,12 @@ def _append_events(
 ) -> tuple[int, int]:
     """Append the demo events not written yet; (written now, demo events in total)."""
     t = informationtra.c
+    operators = [account.operator_id for account in accounts.values()]
+    query = select(t.request_id).where(
+        t.request_id.like(REQUEST_PREFIX + "%"), t.operator_id.in_(operators)
+    )
     with sources.wechat.connect() as conn:
-        done = set(
-            conn.scalars(select(t.request_id).where(t.request_id.like(REQUEST_PREFIX + "%")))
-        )
+        done = set(conn.scalars(query))
     drafts = [
         d
         for d in _drafts(accounts, targets, count, days, local_now(settings.zone))
