@@ -121,11 +121,16 @@ def _from_proxy_headers(request: Request, settings: Settings) -> Identity | None
         log.warning("identity headers from untrusted address %s ignored", peer)
         return None
     # Headers are Latin-1 on the wire: proxies send Chinese values percent-encoded (UTF-8).
-    values = {
-        field: unquote(request.headers[prefix + header], errors="strict")
-        for field, header in _PROXY_FIELDS.items()
-        if prefix + header in request.headers
-    }
+    try:
+        values = {
+            field: unquote(request.headers[prefix + header], errors="strict")
+            for field, header in _PROXY_FIELDS.items()
+            if prefix + header in request.headers
+        }
+    except UnicodeDecodeError as exc:
+        raise Unauthorized(
+            "代理身份头不是合法的 UTF-8 百分号编码", code="invalid_identity"
+        ) from exc
     if not values.get("operator_id"):
         raise Unauthorized("代理身份头缺少操作人ID", code="invalid_identity")
     return _identity("proxy", values)
@@ -135,6 +140,8 @@ def _identity(via: str, values: dict[str, Any]) -> Identity:
     text = {
         key: (str(value).strip() if value is not None else None) for key, value in values.items()
     }
+    if not text.get("operator_id"):  # a blank id would record every caller as one operator
+        raise Unauthorized("身份信息缺少操作人ID", code="invalid_identity")
     for field, limit in _FIELD_LIMITS.items():
         value = text.get(field)
         if value is not None and len(value) > limit:

@@ -84,7 +84,8 @@ class TokenService:
                 algorithms=[self._settings.jwt_algorithm],
                 issuer=self._settings.jwt_issuer,
                 audience=self._settings.jwt_audience,
-                options={"require": ["exp"]},
+                # Without a configured audience, a CRM token's own "aud" is not ours to judge.
+                options={"require": ["exp"], "verify_aud": self._settings.jwt_audience is not None},
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized("CRM 令牌无效或已过期", code="invalid_token") from exc
