@@ -24,13 +24,14 @@ trail rows must never mix into a real CRM's audit trail.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.engine import Engine
@@ -49,6 +50,8 @@ from infotrack.models import Account, informationtra
 from infotrack.models.customers import CustomerSource, customer_sources
 from infotrack.tracking.events import EVENT_LABELS, EventType
 from infotrack.tracking.recorder import Operator, RecordDraft, Recorder
+
+T = TypeVar("T")
 
 DEMO_PASSWORD = "demo1234"
 DEMO_COMPANY = "华东贸易有限公司"
@@ -455,8 +458,9 @@ def _drafts(
     }
     operators = {spec.username: _operator(accounts[spec.username]) for spec in actors}
     drafts = []
+    hours = (list(_HOURS), list(itertools.accumulate(_HOURS.values())))
     for n in range(1, count + 1):
-        spec = rng.choices(actors, cum_weights=actor_weights)[0]
+        spec = _pick(rng, actors, actor_weights)
         if spec.role == "业务员" and rng.random() < 0.85:
             pool, weights = own[spec.username]
         elif spec.role == "经理":
@@ -465,9 +469,9 @@ def _drafts(
             pool, weights = everyone
         if not pool:
             pool, weights = everyone
-        customer = rng.choices(pool, cum_weights=weights)[0]
+        customer = _pick(rng, pool, weights)
         kinds, kind_weights = mixes["rep" if spec.role == "业务员" else "lead"]
-        kind = rng.choices(kinds, cum_weights=kind_weights)[0]
+        kind = _pick(rng, kinds, kind_weights)
         text = rng.choice(_OTHER_TEXTS) if kind is EventType.OTHER else EVENT_LABELS[kind]
         drafts.append(
             RecordDraft(
@@ -480,10 +484,15 @@ def _drafts(
                 request_id=f"{REQUEST_PREFIX}{n:06d}",
                 idempotent=True,
                 changes_json=_changes(rng) if kind is EventType.EDIT else None,
-                occurred_at=_moment(rng, now, days),
+                occurred_at=_moment(rng, now, days, hours),
             )
         )
     return drafts
+
+
+def _pick(rng: random.Random, items: Sequence[T], cum_weights: Sequence[float]) -> T:
+    """``rng.choices(items, cum_weights=…)[0]`` without its per-call set-up (hot loop)."""
+    return items[bisect.bisect_right(cum_weights, rng.random() * cum_weights[-1])]
 
 
 def _weighted(
@@ -515,13 +524,17 @@ def _changes(rng: random.Random) -> str:
     return json.dumps(changes, ensure_ascii=False)
 
 
-def _moment(rng: random.Random, now: datetime, days: int) -> datetime:
+def _moment(
+    rng: random.Random, now: datetime, days: int, hours: tuple[list[int], list[int]]
+) -> datetime:
     """A local time within the last ``days`` days: weekdays and working hours mostly."""
-    day = now.date() - timedelta(days=rng.randrange(days))
+    today = now.date()
+    day = today - timedelta(days=int(rng.random() * days))
     for _ in range(3):  # weekends are quiet: most weekend picks are drawn again
         if day.weekday() < 5 or rng.random() < 0.2:
             break
-        day = now.date() - timedelta(days=rng.randrange(days))
-    hour = rng.choices(list(_HOURS), list(_HOURS.values()))[0]
-    moment = datetime(day.year, day.month, day.day, hour, rng.randrange(60), rng.randrange(60))
+        day = today - timedelta(days=int(rng.random() * days))
+    hour = _pick(rng, *hours)
+    second = int(rng.random() * 3600)
+    moment = datetime(day.year, day.month, day.day, hour, second // 60, second % 60)
     return moment - timedelta(days=days) if moment > now else moment
