@@ -254,14 +254,17 @@ def free_port() -> int:
 def served(settings: Settings, sources: Sources) -> Iterator[str]:
     """``infotrack serve --workers 2`` as a real process; its base URL."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "infotrack", "serve", "--port", str(port), "--workers", "2"],
-        env=cli_env(settings),
-        cwd=settings.data_dir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # The server's log goes to a file: a pipe nobody reads would block the server once full,
+    # and an unclosed one fails the test with a ResourceWarning.
+    log_path = settings.data_dir / "serve.log"
+    with log_path.open("w", encoding="utf-8") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "infotrack", "serve", "--port", str(port), "--workers", "2"],
+            env=cli_env(settings),
+            cwd=settings.data_dir,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -272,7 +275,7 @@ def served(settings: Settings, sources: Sources) -> Iterator[str]:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
+            raise RuntimeError(f"server did not start: {log_path.read_text(encoding='utf-8')}")
         time.sleep(0.2)
     yield base
     proc.terminate()

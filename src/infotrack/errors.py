@@ -155,8 +155,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         known: dict[int, AppError] = {
+            400: BadRequest("请求体无法解析"),
             404: NotFound("接口不存在"),
             405: AppError("不支持的请求方法", code="method_not_allowed"),
+            413: PayloadTooLarge(),
         }
         error = known.get(exc.status_code) or AppError(code="http_error")
         error_status = exc.status_code if exc.status_code in known else 500
@@ -177,6 +179,14 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
+    # Registered by class as well: a handler for ``Exception`` runs in Starlette's outermost
+    # middleware, which answers and then re-raises (a traceback per request while a database
+    # is down); handlers for specific classes answer and stop there.
+    from sqlalchemy.exc import DBAPIError as SQLAlchemyDBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    app.add_exception_handler(SQLAlchemyDBAPIError, on_unexpected)
+    app.add_exception_handler(PoolTimeout, on_unexpected)
 
 
 def _is_unreachable(exc: BaseException) -> bool:

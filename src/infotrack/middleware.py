@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infotrack.errors import PayloadTooLarge
@@ -84,8 +85,11 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    # An HTTPException, because FastAPI turns any other error raised while it reads the body
+    # into its own 400 ("error parsing the body"); this one it re-raises to the 413 handler.
+    def __init__(self) -> None:
+        super().__init__(413)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -31,7 +31,12 @@ informationtra = Table(
     Column("customer_source", String(16), comment="客户来源: wechat | primary"),
     Column("side", String(16), comment="supply | sales"),
     Column("operator_id", String(128), comment="操作人稳定ID"),
-    Column("request_id", String(64), comment="幂等请求ID"),
+    # Case-sensitive on MySQL too (see migration 0002): "aBc" and "AbC" are two requests.
+    Column(
+        "request_id",
+        String(64).with_variant(String(64, collation="utf8mb4_bin"), "mysql", "mariadb"),
+        comment="幂等请求ID",
+    ),
     Column("client_addr", String(45), comment="客户端地址"),
     Column("changes", Text, comment="修改明细 JSON"),
     Index("idx_userId", "userId"),
