@@ -195,6 +195,8 @@ def _is_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError | TimeoutError)
 
 
+_UNION_MEMBERS = frozenset({"str", "int", "float", "bool", "list", "dict"})
+
 _FIELD_LABELS = {
     "phoneNumber": "电话号码",
     "operationEvent": "操作事件",
@@ -211,7 +213,12 @@ _FIELD_LABELS = {
 def validation_error(errors: Any) -> BadRequest:
     """Turn pydantic's error list into one clear Chinese message."""
     first = errors[0] if errors else {}
-    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query")]
+    # Drop the envelope and pydantic's names for union members ("phoneNumber.str").
+    loc = [
+        str(part)
+        for part in first.get("loc", ())
+        if part not in ("body", "query") and part not in _UNION_MEMBERS
+    ]
     kind = first.get("type", "")
     if kind == "json_invalid":
         return BadRequest("请求体不是合法的 JSON", code="invalid_json")

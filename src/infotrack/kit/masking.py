@@ -18,7 +18,7 @@ _PHONE_LIKE = re.compile(
     rf"(?:(?:\+|00)?86{_SEP})?1[3-9]\d(?:{_SEP}\d){{8}}"  # mobile
     rf"|(?:(?:\+|00)?86{_SEP})?\(?0\d{{2,3}}\)?{_SEP}\d{{3,4}}{_SEP}\d{{4}}"  # landline
     rf"|[48]00{_SEP}\d{{3}}{_SEP}\d{{4}}"  # 400 / 800
-    r"|\+\d[\d\s()-]{6,18}\d"  # foreign, always written with +
+    r"|\+(?!86)\d[\d\s()-]{6,18}\d"  # foreign, always written with +
     r")(?![\d*])"
 )
 _NON_DIGITS = re.compile(r"\D")

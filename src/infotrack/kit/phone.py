@@ -7,6 +7,7 @@ we never rewrite their tables, so a lookup matches all of those forms through th
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -18,6 +19,8 @@ from infotrack.errors import InvalidPhoneNumber
 # Longer than any real number with separators; keeps the parser away from pasted essays.
 MAX_INPUT_LENGTH = 40
 _DIGITS = re.compile(r"\D+")
+# Digits and the separators people type; letters (an extension, "13800138000x") are refused.
+_ALLOWED = re.compile(r"^[\d\s+\-().]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +59,9 @@ def parse_phone(text: str, default_region: str = "CN") -> Phone:
     Accepts mainland mobiles (every current range), landlines with their area code, 400/800
     service numbers and ``+``-prefixed foreign numbers. Raises :class:`InvalidPhoneNumber`.
     """
-    candidate = text.strip()
-    if not candidate or len(candidate) > MAX_INPUT_LENGTH:
+    # NFKC folds full-width digits and punctuation (１３８, ＋, －) typed with a Chinese IME.
+    candidate = unicodedata.normalize("NFKC", text).strip()
+    if not candidate or len(candidate) > MAX_INPUT_LENGTH or not _ALLOWED.match(candidate):
         raise InvalidPhoneNumber()
     return _parse(candidate, default_region)
 

@@ -8,8 +8,14 @@ FK to ``users`` is deliberately absent (see DESIGN.md §1).
 from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, Index, Integer, String, Table, Text
+from sqlalchemy.types import TypeEngine
 
 from infotrack.db import MYSQL_TABLE_OPTIONS, metadata
+
+
+def _exact(length: int) -> TypeEngine[str]:
+    return String(length).with_variant(String(length, collation="utf8mb4_bin"), "mysql", "mariadb")
+
 
 informationtra = Table(
     "informationtra",
@@ -30,13 +36,9 @@ informationtra = Table(
     Column("event_type", String(32), comment="事件类型代码"),
     Column("customer_source", String(16), comment="客户来源: wechat | primary"),
     Column("side", String(16), comment="supply | sales"),
-    Column("operator_id", String(128), comment="操作人稳定ID"),
-    # Case-sensitive on MySQL too (see migration 0002): "aBc" and "AbC" are two requests.
-    Column(
-        "request_id",
-        String(64).with_variant(String(64, collation="utf8mb4_bin"), "mysql", "mariadb"),
-        comment="幂等请求ID",
-    ),
+    # Keys compared byte for byte on MySQL too (see migration 0002).
+    Column("operator_id", _exact(128), comment="操作人稳定ID"),
+    Column("request_id", _exact(64), comment="幂等请求ID"),
     Column("client_addr", String(45), comment="客户端地址"),
     Column("changes", Text, comment="修改明细 JSON"),
     Index("idx_userId", "userId"),

@@ -17,19 +17,26 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-# Idempotency keys compare case-sensitively: clients make random mixed-case ids (nanoid,
-# base64), and MySQL's utf8mb4_unicode_ci would take "aBc" and "AbC" for one request.
-REQUEST_ID_TYPE = sa.String(64).with_variant(
-    sa.String(64, collation="utf8mb4_bin"), "mysql", "mariadb"
-)
+
+def exact(length: int) -> sa.types.TypeEngine[str]:
+    """A string compared byte for byte on MySQL too.
+
+    Request ids and operator ids are keys, not words: clients make random mixed-case ids
+    (nanoid, base64) and CRMs case-sensitive user ids, and utf8mb4_unicode_ci would take
+    "aBc" and "AbC" for one request, or ``jwt:ABC`` and ``jwt:abc`` for one operator.
+    """
+    return sa.String(length).with_variant(
+        sa.String(length, collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
 
 # (name, type, comment): all nullable, so the CRM's own INSERTs keep working.
 NEW_COLUMNS: tuple[tuple[str, sa.types.TypeEngine[str], str], ...] = (
     ("event_type", sa.String(32), "事件类型代码"),
     ("customer_source", sa.String(16), "客户来源: wechat | primary"),
     ("side", sa.String(16), "supply | sales"),
-    ("operator_id", sa.String(128), "操作人稳定ID"),
-    ("request_id", REQUEST_ID_TYPE, "幂等请求ID"),
+    ("operator_id", exact(128), "操作人稳定ID"),
+    ("request_id", exact(64), "幂等请求ID"),
     ("client_addr", sa.String(45), "客户端地址"),
     ("changes", sa.Text(), "修改明细 JSON"),
 )
