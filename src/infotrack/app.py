@@ -29,11 +29,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(runtime.start)
+        await runtime.start()
         try:
             yield
         finally:
-            await run_in_threadpool(runtime.stop)
+            await runtime.stop()
 
     app = FastAPI(
         title="infotrack 客户信息跟踪",

@@ -14,9 +14,11 @@ from typing import Any
 
 from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session
 
 from infotrack.config import Settings
+from infotrack.errors import ConfigError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -98,7 +100,8 @@ class Sources:
         wechat = make_engine(settings.wechat_db_url, pool_size=settings.db_pool_size)
         if normalise_url(settings.primary_db_url) == normalise_url(settings.wechat_db_url):
             return cls(wechat=wechat, primary=wechat)
-        return cls(wechat=wechat, primary=make_engine(settings.primary_db_url, pool_size=5))
+        primary = make_engine(settings.primary_db_url, pool_size=settings.db_pool_size)
+        return cls(wechat=wechat, primary=primary)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -117,6 +120,58 @@ class Sources:
             except Exception as exc:  # any failure means "not ready", whatever the driver
                 result[name] = type(exc).__name__
         return result
+
+
+def async_url(raw: str) -> URL:
+    """The same database through its asyncio driver (used by the write path only)."""
+    url = normalise_url(raw)
+    backend = url.get_backend_name()
+    if backend in ("mysql", "mariadb"):
+        return url.set(drivername=f"{backend}+asyncmy")
+    if backend == "sqlite":
+        return url.set(drivername="sqlite+aiosqlite")
+    raise ConfigError(f"写入路径不支持数据库类型 {backend}:请使用 MySQL/MariaDB 或 SQLite")
+
+
+def make_async_engine(raw_url: str, *, pool_size: int = 4) -> AsyncEngine:
+    """An asyncio engine for one source: the batched lookups and appends run on it."""
+    url = async_url(raw_url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        pool_timeout=10,
+        isolation_level="READ COMMITTED",
+        connect_args={"connect_timeout": 5},
+    )
+
+
+@dataclass
+class AsyncSources:
+    """Asyncio engines of both sources, for the hot path (created inside the event loop)."""
+
+    wechat: AsyncEngine
+    primary: AsyncEngine
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AsyncSources:
+        """Both engines; the same URL twice gives one shared engine."""
+        wechat = make_async_engine(settings.wechat_db_url)
+        if normalise_url(settings.primary_db_url) == normalise_url(settings.wechat_db_url):
+            return cls(wechat=wechat, primary=wechat)
+        return cls(wechat=wechat, primary=make_async_engine(settings.primary_db_url))
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.wechat.dispose()
+        if self.primary is not self.wechat:
+            await self.primary.dispose()
 
 
 @contextmanager

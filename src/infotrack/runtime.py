@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from starlette.concurrency import run_in_threadpool
+
 from infotrack.auth.service import AccountCache, LoginService
 from infotrack.auth.tokens import TokenService
 from infotrack.config import Settings
 from infotrack.customers.service import CustomerResolver
-from infotrack.db import Sources
+from infotrack.db import AsyncSources, Sources
 from infotrack.maintenance.schema import find_cascade_fk
 from infotrack.tracking.recorder import Recorder
 
@@ -25,6 +27,7 @@ class Runtime:
     tokens: TokenService
     accounts: AccountCache
     logins: LoginService
+    hot: AsyncSources | None = None  # asyncio engines of the write path, made by start()
 
     @classmethod
     def build(cls, settings: Settings, sources: Sources | None = None) -> Runtime:
@@ -50,16 +53,23 @@ class Runtime:
             ),
         )
 
-    def start(self) -> None:
-        """Learn what the schema forbids, then start the writer."""
+    async def start(self) -> None:
+        """Learn what the schema forbids, then start the batched lookups and the writer."""
         try:
-            blocked = find_cascade_fk(self.sources.wechat, self.settings.users_table) is not None
+            fk = await run_in_threadpool(
+                find_cascade_fk, self.sources.wechat, self.settings.users_table
+            )
         except Exception:  # database down at start: the writer learns it from the first insert
-            blocked = False
-        self.recorder.fk_blocks_primary = blocked
-        self.recorder.start()
+            fk = None
+        self.recorder.fk_blocks_primary = fk is not None
+        self.hot = AsyncSources.from_settings(self.settings)
+        self.resolver.start(self.hot)
+        self.recorder.start(self.hot.wechat)
 
-    def stop(self) -> None:
-        """Flush the writer and close the pools."""
-        self.recorder.stop()
-        self.sources.dispose()
+    async def stop(self) -> None:
+        """Answer what is queued, flush the writer, close the pools."""
+        await self.resolver.stop()
+        await self.recorder.stop()
+        if self.hot is not None:
+            await self.hot.dispose()
+        await run_in_threadpool(self.sources.dispose)

@@ -1,8 +1,9 @@
 """The only code that appends to ``informationtra``.
 
-Requests hand a :class:`RecordDraft` to :meth:`Recorder.submit` and wait; one writer thread
-per process drains the queue and appends everything waiting in one transaction (group
-commit), so throughput follows the database's batch rate rather than its commit rate.
+Requests hand a :class:`RecordDraft` to :meth:`Recorder.submit` and wait; one writer per
+process (a task on the event loop, see :mod:`infotrack.kit.batcher`) takes everything waiting
+and appends it in one transaction (group commit), so throughput follows the database's batch
+rate rather than its commit rate.
 A future is resolved only after its row is committed: ``success: true`` always means durable.
 
 Idempotency lives here too: a client ``requestId`` is unique per operator (a unique index
@@ -13,11 +14,7 @@ insert portably (MySQL has no ``INSERT … RETURNING``; TiDB allocates ids per n
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
-import queue
-import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,14 +25,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infotrack.errors import AppError, CascadeForeignKeyBlocks, ServiceUnavailable
+from infotrack.kit.batcher import Batcher, BatchTimeout
 from infotrack.kit.clock import local_now
 from infotrack.models.informationtra import informationtra
 
 log = logging.getLogger(__name__)
 
-_STOP = object()
 _MYSQL_FK_VIOLATION = 1452
 _MYSQL_DUPLICATE_KEY = 1062
 
@@ -100,26 +98,23 @@ class Recorder:
     ) -> None:
         self._engine = engine
         self._zone = zone
-        self._batch_max = batch_max
         self._timeout = timeout
         # The seed's FK to users stands: contacts customers cannot be written (DESIGN.md §1).
         self.fk_blocks_primary = fk_blocks_primary
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._async_engine: AsyncEngine | None = None
+        self._writer: Batcher[RecordDraft, RecordResult | AppError] = Batcher(
+            "infotrack-writer", self._write_batch, _as_app_error, max_batch=batch_max
+        )
 
     # --- lifecycle -----------------------------------------------------------------------
-    def start(self) -> None:
-        """Start the writer thread (once per process)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="infotrack-writer", daemon=True)
-            self._thread.start()
+    def start(self, async_engine: AsyncEngine) -> None:
+        """Start the writer on the running event loop (once per process)."""
+        self._async_engine = async_engine
+        self._writer.start()
 
-    def stop(self) -> None:
-        """Write whatever is queued, then stop the writer thread."""
-        if self._thread is not None:
-            self._queue.put(_STOP)
-            self._thread.join()
-            self._thread = None
+    async def stop(self) -> None:
+        """Write whatever is queued, then stop the writer."""
+        await self._writer.stop()
 
     # --- async entry point --------------------------------------------------------------
     async def submit(self, draft: RecordDraft) -> RecordResult:
@@ -131,53 +126,27 @@ class Recorder:
 
     async def submit_many(self, drafts: Sequence[RecordDraft]) -> list[RecordResult | AppError]:
         """Queue records and wait for all; each gets its own result or its error."""
-        if self._thread is None:
-            raise RuntimeError("recorder is not started")
-        futures = []
-        for draft in drafts:
-            future: concurrent.futures.Future[RecordResult] = concurrent.futures.Future()
-            self._queue.put((draft, future))
-            futures.append(asyncio.wrap_future(future))
         try:
-            done = await asyncio.wait_for(
-                asyncio.gather(*futures, return_exceptions=True), self._timeout
-            )
-        except TimeoutError as exc:
+            return await self._writer.submit(drafts, self._timeout)
+        except BatchTimeout as exc:
             # Not acknowledged: a retry with the same requestId is safe whatever happened.
             raise ServiceUnavailable("写入超时,请稍后重试(可使用相同 requestId 重试)") from exc
-        return [o if isinstance(o, RecordResult | AppError) else _as_app_error(o) for o in done]
 
-    # --- the writer thread ----------------------------------------------------------------
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                break
-            batch = [first]
-            while len(batch) < self._batch_max:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)
-            drafts = [draft for draft, _ in batch]
-            try:
-                outcomes = self.append_many(drafts)
-            except Exception as exc:  # the writer must survive anything to serve the next batch
-                log.exception("append failed for a batch of %d", len(drafts))
-                outcomes = [_as_app_error(exc)] * len(drafts)
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if isinstance(outcome, BaseException):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
+    async def _write_batch(self, drafts: Sequence[RecordDraft]) -> list[RecordResult | AppError]:
+        assert self._async_engine is not None
+        # The same code as the blocking path, its round trips driven by the event loop.
+        async with self._async_engine.connect() as conn:
+            return await conn.run_sync(self.append_on, drafts)
 
     # --- the append itself (also used synchronously by the CLI) ------------------------------
     def append_many(self, drafts: Sequence[RecordDraft]) -> list[RecordResult | AppError]:
+        """Append drafts, blocking (CLI, tests); see :meth:`append_on`."""
+        with self._engine.connect() as conn:
+            return self.append_on(conn, drafts)
+
+    def append_on(
+        self, conn: Connection, drafts: Sequence[RecordDraft]
+    ) -> list[RecordResult | AppError]:
         """Append drafts in one transaction; on a conflict, fall back to one at a time."""
         outcomes: list[RecordResult | AppError | None] = [None] * len(drafts)
         writable: list[int] = []
@@ -188,7 +157,7 @@ class Recorder:
                 writable.append(index)
         if writable:
             try:
-                with self._engine.begin() as conn:
+                with conn.begin():
                     results = self._append(conn, [drafts[i] for i in writable])
                 for index, result in zip(writable, results, strict=True):
                     outcomes[index] = result
@@ -196,7 +165,7 @@ class Recorder:
                 # A concurrent process took one of our request ids, a CRM FK or a column limit
                 # refused a row: settle each row alone so one bad row cannot fail its neighbours.
                 for index in writable:
-                    outcomes[index] = self._append_one(drafts[index])
+                    outcomes[index] = self._append_one(conn, drafts[index])
             except DBAPIError as exc:
                 log.error("database unavailable while appending %d records: %s", len(writable), exc)
                 for index in writable:
@@ -217,9 +186,9 @@ class Recorder:
                 conn.execute(insert(informationtra), rows)
         return len(rows)
 
-    def _append_one(self, draft: RecordDraft) -> RecordResult | AppError:
+    def _append_one(self, conn: Connection, draft: RecordDraft) -> RecordResult | AppError:
         try:
-            with self._engine.begin() as conn:
+            with conn.begin():
                 return self._append(conn, [draft])[0]
         except IntegrityError as exc:
             if _mysql_errno(exc) == _MYSQL_FK_VIOLATION or "FOREIGN KEY" in str(exc.orig).upper():
@@ -228,7 +197,7 @@ class Recorder:
                     return CascadeForeignKeyBlocks()
             if _mysql_errno(exc) == _MYSQL_DUPLICATE_KEY or "UNIQUE" in str(exc.orig).upper():
                 # Lost a race with another process for the same request id: answer its row.
-                with self._engine.connect() as conn:
+                with conn.begin():
                     found = self._existing(conn, [draft])
                 if found:
                     return next(iter(found.values()))

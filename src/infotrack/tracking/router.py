@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from infotrack.auth.deps import CurrentIdentity, RuntimeDep, client_address
-from infotrack.errors import AppError, validation_error
+from infotrack.errors import AppError, ServiceUnavailable, validation_error
 from infotrack.tracking.recorder import RecordDraft, RecordResult
 from infotrack.tracking.schemas import BatchRequest, RecordRequest, RecordResponse
 from infotrack.tracking.service import build_draft, check_side, side_of
@@ -89,7 +89,14 @@ async def record_batch(
             outcomes.append(exc)
     drafts = [o for o in outcomes if isinstance(o, RecordDraft)]
     written = iter(await runtime.recorder.submit_many(drafts) if drafts else [])
-    results = [_item(o if isinstance(o, AppError) else next(written)) for o in outcomes]
+    final = [o if isinstance(o, AppError) else next(written) for o in outcomes]
+    if any(isinstance(o, ServiceUnavailable) for o in final) and not any(
+        isinstance(o, RecordResult) for o in final
+    ):
+        # Nothing could be written because a database is down: one 503 tells the page to
+        # retry the whole batch later (its requestIds make that safe).
+        raise ServiceUnavailable()
+    results = [_item(o) for o in final]
     failed = sum(1 for item in results if not item["success"])
     return JSONResponse(
         {

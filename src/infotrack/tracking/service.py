@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-from starlette.concurrency import run_in_threadpool
-
 from infotrack.auth.identity import Identity
 from infotrack.customers.service import CustomerResolver
 from infotrack.errors import (
@@ -15,7 +13,6 @@ from infotrack.errors import (
     PayloadTooLarge,
     UnknownEventType,
 )
-from infotrack.kit.cache import Missing
 from infotrack.kit.phone import parse_phone
 from infotrack.tracking.events import EventType, infer_event_type
 from infotrack.tracking.recorder import RecordDraft, new_request_id
@@ -67,9 +64,7 @@ async def build_draft(
     if not raw_phone.strip():
         raise BadRequest("电话号码和操作事件不能为空", code="missing_field")
     phone = parse_phone(raw_phone, default_region)
-    customer = resolver.cached(phone)
-    if isinstance(customer, Missing):
-        customer = await run_in_threadpool(resolver.resolve, phone)
+    customer = await resolver.find(phone)
     if customer is None:
         raise CustomerNotFound()
     return RecordDraft(
