@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,6 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from infotrack.auth.identity import Identity
 from infotrack.auth.passwords import (
@@ -169,6 +171,20 @@ class AccountCache:
     def __init__(self, engine: Engine, ttl: float) -> None:
         self._engine = engine
         self._cache: TTLMap[int, Account | None] = TTLMap(10_000, ttl)
+        self._loading: dict[int, asyncio.Future[Account | None]] = {}
+
+    async def get(self, account_id: int) -> Account | None:
+        """The account, from the cache or loaded once however many requests ask meanwhile
+        (when the entry expires under load, one query refreshes it, not one per request)."""
+        cached = self._cache.get(account_id)
+        if not isinstance(cached, Missing):
+            return cached
+        loading = self._loading.get(account_id)
+        if loading is None:
+            loading = asyncio.ensure_future(run_in_threadpool(self.load, account_id))
+            self._loading[account_id] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(account_id, None))
+        return await asyncio.shield(loading)
 
     def cached(self, account_id: int) -> Account | None | Missing:
         """The cached account, ``None`` when known gone, or MISSING (no database access)."""
