@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infotrack.config import Settings
 from infotrack.db import AsyncSources, Sources
 from infotrack.errors import AppError, ServiceUnavailable
 from infotrack.kit.batcher import Batcher, BatchTimeout
 from infotrack.kit.cache import Missing, TTLMap
+from infotrack.kit.held_connection import HeldConnection
 from infotrack.kit.phone import Phone
 from infotrack.models.customers import CustomerSource, customer_sources
 
@@ -48,7 +48,7 @@ class CustomerResolver:
         self._hits: TTLMap[str, CustomerRef] = TTLMap(size, settings.customer_cache_ttl)
         self._misses: TTLMap[str, None] = TTLMap(size, settings.customer_miss_cache_ttl)
         self._settings = settings
-        self._async_lookups: tuple[tuple[CustomerSource, AsyncEngine], ...] = ()
+        self._async_lookups: tuple[tuple[CustomerSource, HeldConnection], ...] = ()
         self._timeout = settings.write_timeout
         self._batcher: Batcher[Phone, CustomerRef | None | AppError] = Batcher(
             "infotrack-lookup", self._lookup_batch, _lookup_failed, max_batch=200
@@ -82,14 +82,24 @@ class CustomerResolver:
 
     def start(self, engines: AsyncSources) -> None:
         """Start the batched lookups on the running event loop (the app's lifespan does)."""
+        # One held connection per source, in autocommit: a lookup leaves no transaction open
+        # (and so no lock on the CRM's table).
+        wechat = HeldConnection(engines.wechat, autocommit=True)
+        primary = (
+            wechat
+            if engines.primary is engines.wechat
+            else HeldConnection(engines.primary, autocommit=True)
+        )
         self._async_lookups = tuple(
-            zip(customer_sources(self._settings), (engines.wechat, engines.primary), strict=True)
+            zip(customer_sources(self._settings), (wechat, primary), strict=True)
         )
         self._batcher.start()
 
     async def stop(self) -> None:
         """Answer what is queued, then stop."""
         await self._batcher.stop()
+        for _, held in self._async_lookups:
+            await held.drop()
 
     def resolve(self, phone: Phone) -> CustomerRef | None:
         """Find the customer, blocking (CLI and tests; the HTTP path uses :meth:`find`)."""
@@ -115,14 +125,25 @@ class CustomerResolver:
 
     async def _lookup_batch(self, phones: Sequence[Phone]) -> list[CustomerRef | None | AppError]:
         match = _Matcher(phones)
-        try:
-            for source, engine in self._async_lookups:
-                if match.pending:
-                    async with engine.connect() as conn:
-                        match.take(source, await conn.run_sync(_rows, source, match.forms()))
-        except DBAPIError as exc:
-            log.error("customer lookup failed: %s", exc)
-            return [ServiceUnavailable()] * len(phones)
+        for source, held in self._async_lookups:
+            if not match.pending:
+                break
+            forms = match.forms()
+            sql = (
+                "SELECT {id}, {phone} FROM {table} WHERE {phone} IN ({marks}) ORDER BY {id}".format(
+                    id=held.name(source.id_column),
+                    phone=held.name(source.phone_column),
+                    table=held.name(source.table),
+                    marks=held.marks(len(forms)),
+                )
+            )
+            try:
+                rows = await held.fetch(sql, forms)
+            except Exception as exc:  # the driver's own error classes: any failure is a 503
+                log.error("customer lookup failed in %s: %s", source.code, exc)
+                await held.drop()
+                return [ServiceUnavailable()] * len(phones)
+            match.take(source, [(str(customer_id), str(stored)) for customer_id, stored in rows])
         found = match.found()
         self._remember(found)
         return [found[phone.e164] for phone in phones]

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from infotrack.errors import AppError, CascadeForeignKeyBlocks, ServiceUnavailable
 from infotrack.kit.batcher import Batcher, BatchTimeout
 from infotrack.kit.clock import local_now
+from infotrack.kit.held_connection import HeldConnection
 from infotrack.models.informationtra import informationtra
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class Recorder:
         self._timeout = timeout
         # The seed's FK to users stands: contacts customers cannot be written (DESIGN.md §1).
         self.fk_blocks_primary = fk_blocks_primary
-        self._async_engine: AsyncEngine | None = None
+        self._held: HeldConnection | None = None
         self._writer: Batcher[RecordDraft, RecordResult | AppError] = Batcher(
             "infotrack-writer", self._write_batch, _as_app_error, max_batch=batch_max
         )
@@ -109,12 +110,14 @@ class Recorder:
     # --- lifecycle -----------------------------------------------------------------------
     def start(self, async_engine: AsyncEngine) -> None:
         """Start the writer on the running event loop (once per process)."""
-        self._async_engine = async_engine
+        self._held = HeldConnection(async_engine)
         self._writer.start()
 
     async def stop(self) -> None:
         """Write whatever is queued, then stop the writer."""
         await self._writer.stop()
+        if self._held is not None:
+            await self._held.drop()
 
     # --- async entry point --------------------------------------------------------------
     async def submit(self, draft: RecordDraft) -> RecordResult:
@@ -133,10 +136,62 @@ class Recorder:
             raise ServiceUnavailable("写入超时,请稍后重试(可使用相同 requestId 重试)") from exc
 
     async def _write_batch(self, drafts: Sequence[RecordDraft]) -> list[RecordResult | AppError]:
-        assert self._async_engine is not None
-        # The same code as the blocking path, its round trips driven by the event loop.
-        async with self._async_engine.connect() as conn:
-            return await conn.run_sync(self.append_on, drafts)
+        held = self._held
+        assert held is not None
+        if not (self.fk_blocks_primary and any(d.customer_source == "primary" for d in drafts)):
+            try:
+                return list(await self._append_fast(held, drafts))
+            except Exception as exc:
+                log.info("fast append fell back to the careful path: %s", exc)
+                await held.rollback()
+        # Conflicts, constraint errors, a lost connection, the seed's FK: the careful path
+        # settles each row (it checks every request id first, so a batch whose commit
+        # answer was lost is not written twice).
+        try:
+            return await held.run_sync(self.append_on, drafts)
+        except DBAPIError as exc:
+            log.error("database unavailable while appending %d records: %s", len(drafts), exc)
+            await held.drop()
+            return [ServiceUnavailable()] * len(drafts)
+
+    async def _append_fast(
+        self, held: HeldConnection, drafts: Sequence[RecordDraft]
+    ) -> list[RecordResult]:
+        """The common case in three round trips: insert (a repeated request id is skipped by
+        the unique index), read the ids back, commit."""
+        now = local_now(self._zone)
+        if held.mysql:
+            skip_repeats = "ON DUPLICATE KEY UPDATE id = id"
+            times: tuple[str, ...] = ()  # MySQL's driver takes datetime values as they are
+        else:
+            skip_repeats = "ON CONFLICT (request_id, operator_id) DO NOTHING"
+            times = _DATETIME_COLUMNS
+        columns = ", ".join(held.name(c) for c in _INSERT_COLUMNS)
+        rows = []
+        for draft in drafts:
+            row = _row(draft, draft.request_id, now)
+            for column in times:
+                # SQLite has no datetime type: store the text SQLAlchemy would store.
+                row[column] = row[column].strftime("%Y-%m-%d %H:%M:%S.%f")
+            rows.append([row[c] for c in _INSERT_COLUMNS])
+        await held.execute_many(
+            f"INSERT INTO informationtra ({columns}) VALUES ({held.marks(len(_INSERT_COLUMNS))}) "
+            + skip_repeats,
+            rows,
+        )
+        request_ids = list({d.request_id for d in drafts})
+        found = await held.fetch(
+            "SELECT id, {}, customer_source, request_id, operator_id FROM informationtra "
+            "WHERE request_id IN ({})".format(held.name("userId"), held.marks(len(request_ids))),
+            request_ids,
+        )
+        await held.commit()
+        stored = {(rid, op): (row_id, user, src) for row_id, user, src, rid, op in found}
+        results = []
+        for draft in drafts:
+            row_id, user_id, source = stored[_key(draft)]  # KeyError: the careful path decides
+            results.append(RecordResult(int(row_id), str(user_id), source or ""))
+        return results
 
     # --- the append itself (also used synchronously by the CLI) ------------------------------
     def append_many(self, drafts: Sequence[RecordDraft]) -> list[RecordResult | AppError]:
@@ -242,7 +297,9 @@ class Recorder:
     def _existing(
         self, conn: Connection, drafts: Sequence[RecordDraft]
     ) -> dict[tuple[str, str], RecordResult]:
-        keys = [_key(d) for d in drafts if d.idempotent]
+        # Every draft, not only those with a client id: server-made ids are unique too, and
+        # checking them makes a retry after an unanswered commit write nothing twice.
+        keys = [_key(d) for d in drafts]
         if not keys:
             return {}
         t = informationtra.c
@@ -272,6 +329,32 @@ def _ids_by_key(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str
         tuple_(t.request_id, t.operator_id).in_(keys)
     )
     return {(row.request_id, row.operator_id): row.id for row in conn.execute(query)}
+
+
+# The columns an append fills (all but the auto-increment id).
+_INSERT_COLUMNS = (
+    "tracompany",
+    "tradepartment",
+    "traorganization",
+    "trarole",
+    "trauserName",
+    "traassistant",
+    "userId",
+    "operationEvent",
+    "operationTime",
+    "created_at",
+    "updated_at",
+    "event_type",
+    "customer_source",
+    "side",
+    "operator_id",
+    "request_id",
+    "client_addr",
+    "changes",
+)
+
+
+_DATETIME_COLUMNS = ("operationTime", "created_at", "updated_at")
 
 
 def _row(draft: RecordDraft, request_id: str, now: datetime) -> dict[str, Any]:
