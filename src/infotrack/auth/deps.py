@@ -50,8 +50,8 @@ _PROXY_FIELDS = {
 }
 
 
-def get_runtime(request: Request) -> Runtime:
-    """The process's shared parts."""
+async def get_runtime(request: Request) -> Runtime:
+    """The process's shared parts (async: FastAPI runs sync dependencies on a thread)."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 

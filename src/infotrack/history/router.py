@@ -18,7 +18,7 @@ from infotrack.logs import request_id_var
 router = APIRouter(prefix="/api/information-tracking", tags=["查询与统计"])
 
 
-def trail_filters(
+async def trail_filters(
     runtime: RuntimeDep,
     phoneNumber: Annotated[str | None, Query(description="客户电话(任意常见写法)")] = None,
     userId: Annotated[str | None, Query(description="客户ID")] = None,
@@ -49,7 +49,7 @@ def trail_filters(
 Filters = Annotated[TrailFilters, Depends(trail_filters)]
 
 
-def history_service(request: Request, runtime: RuntimeDep) -> HistoryService:
+async def history_service(request: Request, runtime: RuntimeDep) -> HistoryService:
     """One service per process, made on first use."""
     service: HistoryService | None = getattr(request.app.state, "history", None)
     if service is None:
@@ -61,7 +61,7 @@ def history_service(request: Request, runtime: RuntimeDep) -> HistoryService:
 History = Annotated[HistoryService, Depends(history_service)]
 
 
-def access_context(
+async def access_context(
     request: Request, identity: CurrentIdentity, runtime: RuntimeDep
 ) -> AccessContext:
     """Who is reading, for the access log."""
