@@ -181,7 +181,9 @@ def add_user(sources: Sources, user_id: str, phone: str, name: str | None = None
         )
 
 
-def add_contact(sources: Sources, phone: str, name: str | None = None, contact_id: int | None = None) -> str:
+def add_contact(
+    sources: Sources, phone: str, name: str | None = None, contact_id: int | None = None
+) -> str:
     """A customer in primary ``contacts``; its id."""
     with sources.primary.begin() as conn:
         if contact_id is None:
@@ -197,7 +199,9 @@ def add_contact(sources: Sources, phone: str, name: str | None = None, contact_i
         return str(contact_id)
 
 
-def bearer(client: TestClient, username: str = "zhangwei", password: str = PASSWORD) -> dict[str, str]:
+def bearer(
+    client: TestClient, username: str = "zhangwei", password: str = PASSWORD
+) -> dict[str, str]:
     """Sign in and return the Authorization header (cookies cleared: bearer only)."""
     response = client.post("/api/auth/login", json={"username": username, "password": password})
     assert response.status_code == 200, response.text
