@@ -31,7 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from infotrack.auth.service import AccountFields, add_account  # noqa: E402
@@ -42,6 +43,7 @@ from infotrack.maintenance.schema import initialise  # noqa: E402
 from infotrack.tracking.recorder import Operator, RecordDraft, Recorder  # noqa: E402
 from ingest import RESULTS_DIR, Backend, seed_customers  # noqa: E402
 
+MYSQL_DATABASES = ("infotrack_history_w", "infotrack_history_p")
 CUSTOMERS = 20_000
 COMPANIES = ("华东贸易有限公司", "华南实业有限公司")
 DEPARTMENTS = 5  # per company
@@ -138,6 +140,26 @@ def timed(
     }
 
 
+def mysql_backend(server_url: str, *, fresh: bool) -> Backend:
+    """Databases of its own (``infotrack_history_w/p``), so it can run beside ingest.py."""
+    server = make_url(server_url).set(database=None)
+    if fresh:
+        engine = create_engine(server, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            for name in MYSQL_DATABASES:
+                conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+                conn.execute(
+                    text(
+                        f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                    )
+                )
+        engine.dispose()
+    wechat, primary = (
+        server.set(database=name).render_as_string(hide_password=False) for name in MYSQL_DATABASES
+    )
+    return Backend("mysql", wechat, primary)
+
+
 def main() -> None:
     """Run the read-side benchmark."""
     parser = argparse.ArgumentParser(
@@ -159,15 +181,7 @@ def main() -> None:
     from infotrack.app import create_app
 
     if args.backend == "mysql":
-        backend = (
-            Backend.mysql(args.mysql_url)
-            if not args.reuse
-            else Backend(
-                "mysql",
-                f"{args.mysql_url}/infotrack_bench_w",
-                f"{args.mysql_url}/infotrack_bench_p",
-            )
-        )
+        backend = mysql_backend(args.mysql_url, fresh=not args.reuse)
     else:
         directory = args.dir or Path(tempfile.mkdtemp(prefix="infotrack-history-"))
         directory.mkdir(parents=True, exist_ok=True)

@@ -331,29 +331,8 @@ def _ids_by_key(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str
     return {(row.request_id, row.operator_id): row.id for row in conn.execute(query)}
 
 
-# The columns an append fills (all but the auto-increment id).
-_INSERT_COLUMNS = (
-    "tracompany",
-    "tradepartment",
-    "traorganization",
-    "trarole",
-    "trauserName",
-    "traassistant",
-    "userId",
-    "operationEvent",
-    "operationTime",
-    "created_at",
-    "updated_at",
-    "event_type",
-    "customer_source",
-    "side",
-    "operator_id",
-    "request_id",
-    "client_addr",
-    "changes",
-)
-
-
+# The columns an append fills: all but the auto-increment id, in table order.
+_INSERT_COLUMNS = tuple(column.name for column in informationtra.columns if column.name != "id")
 _DATETIME_COLUMNS = ("operationTime", "created_at", "updated_at")
 
 
