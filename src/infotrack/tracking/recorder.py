@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import ColumnElement, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -304,13 +304,15 @@ class Recorder:
             return {}
         t = informationtra.c
         query = select(t.id, t.userId, t.customer_source, t.request_id, t.operator_id).where(
-            tuple_(t.request_id, t.operator_id).in_(keys)
+            _request_ids_in(keys)
         )
+        wanted = set(keys)
         return {
             (row.request_id, row.operator_id): RecordResult(
                 row.id, row.userId, row.customer_source or "", duplicate=True
             )
             for row in conn.execute(query)
+            if (row.request_id, row.operator_id) in wanted
         }
 
 
@@ -325,10 +327,18 @@ def _key(draft: RecordDraft) -> tuple[str, str]:
 
 def _ids_by_key(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
     t = informationtra.c
-    query = select(t.id, t.request_id, t.operator_id).where(
-        tuple_(t.request_id, t.operator_id).in_(keys)
-    )
-    return {(row.request_id, row.operator_id): row.id for row in conn.execute(query)}
+    query = select(t.id, t.request_id, t.operator_id).where(_request_ids_in(keys))
+    wanted = set(keys)
+    rows = conn.execute(query)
+    return {
+        (r.request_id, r.operator_id): r.id for r in rows if (r.request_id, r.operator_id) in wanted
+    }
+
+
+def _request_ids_in(keys: list[tuple[str, str]]) -> ColumnElement[bool]:
+    # ``request_id IN (…)`` is an index search; the row-value form ``(request_id, operator_id)
+    # IN ((…), …)`` made SQLite scan the whole index. The operator is checked in Python.
+    return informationtra.c.request_id.in_(sorted({request_id for request_id, _ in keys}))
 
 
 # The columns an append fills: all but the auto-increment id, in table order.
