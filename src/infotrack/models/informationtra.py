@@ -47,7 +47,7 @@ informationtra = Table(
     Index("uq_informationtra_request", "request_id", "operator_id", unique=True),
     # Read side (migration 0004): each leads with a filter and ends with the sort key.
     Index("ix_informationtra_operator_time", "operator_id", "operationTime"),
-    Index("ix_informationtra_name_time", "trauserName", "tracompany", "operationTime"),
+    Index("ix_informationtra_name_time", "trauserName", "operationTime"),
     Index("ix_informationtra_dept_time", "tracompany", "tradepartment", "operationTime"),
     Index("ix_informationtra_user_time", "userId", "operationTime"),
     comment="信息跟踪表",

@@ -23,7 +23,7 @@ depends_on = None
 
 INDEXES = {
     "ix_informationtra_operator_time": ["operator_id", "operationTime"],
-    "ix_informationtra_name_time": ["trauserName", "tracompany", "operationTime"],
+    "ix_informationtra_name_time": ["trauserName", "operationTime"],
     "ix_informationtra_dept_time": ["tracompany", "tradepartment", "operationTime"],
     "ix_informationtra_user_time": ["userId", "operationTime"],
 }
