@@ -148,10 +148,22 @@ class TrailQuery:
             return self.event_type()
         return self.source()
 
-    def counts(self, group_by: str, conds: list[ColumnElement[bool]]) -> Select[Any]:
-        """``(key, count)`` per bucket."""
-        key = self.grouping(group_by).label("bucket")
-        return select(key, func.count().label("n")).where(*conds).group_by(key)
+    def counts(self, group_by: str, conds: list[ColumnElement[bool]]) -> list[Select[Any]]:
+        """Queries answering ``(key, count)`` rows; a key's counts are to be added up.
+
+        Event type and source are counted in two parts: rows that carry the column (read from
+        an index that holds it, without touching the rows) and rows the CRM wrote itself, whose
+        value is inferred from their text or customer id.
+        """
+        stored = {"eventType": t.event_type, "source": t.customer_source}.get(group_by)
+        if stored is None:
+            key = self.grouping(group_by).label("bucket")
+            return [select(key, func.count().label("n")).where(*conds).group_by(key)]
+        inferred = self.grouping(group_by).label("bucket")
+        return [
+            select(stored, func.count()).where(*conds, stored.is_not(None)).group_by(stored),
+            select(inferred, func.count()).where(*conds, stored.is_(None)).group_by(inferred),
+        ]
 
     def _hour(self) -> ColumnElement[int]:
         if self._mysql:

@@ -81,11 +81,12 @@ class HistoryService:
         if filters.start is None or filters.end is None:
             filters = self._default_range(filters)
         conds = self._query.where(filters, trail_clause(scope), self._customers(filters))
+        counted: dict[str, int] = {}
         with self._rt.sources.wechat.connect() as conn:
-            counted = {
-                _key(group_by, row[0]): int(row[1])
-                for row in conn.execute(self._query.counts(group_by, conds))
-            }
+            for query in self._query.counts(group_by, conds):
+                for raw, n in conn.execute(query):
+                    key = _key(group_by, raw)
+                    counted[key] = counted.get(key, 0) + int(n)
         buckets = _arrange(group_by, counted, filters)
         total = sum(b["count"] for b in buckets)
         described = filters.described() | {"groupBy": group_by}

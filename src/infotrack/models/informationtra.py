@@ -50,6 +50,15 @@ informationtra = Table(
     Index("ix_informationtra_name_time", "trauserName", "operationTime"),
     Index("ix_informationtra_dept_time", "tracompany", "tradepartment", "operationTime"),
     Index("ix_informationtra_user_time", "userId", "operationTime"),
+    Index("ix_informationtra_type_time", "event_type", "operationTime"),
+    Index(
+        "ix_informationtra_time_stats",
+        "operationTime",
+        "event_type",
+        "customer_source",
+        "trauserName",
+        "tradepartment",
+    ),
     comment="信息跟踪表",
     sqlite_autoincrement=True,  # ids are never reused: tails and audits rely on it
     **MYSQL_TABLE_OPTIONS,

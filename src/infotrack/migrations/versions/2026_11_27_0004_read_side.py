@@ -26,6 +26,18 @@ INDEXES = {
     "ix_informationtra_name_time": ["trauserName", "operationTime"],
     "ix_informationtra_dept_time": ["tracompany", "tradepartment", "operationTime"],
     "ix_informationtra_user_time": ["userId", "operationTime"],
+    # History filtered by event type; and the rows the CRM wrote itself (no event type), which
+    # statistics count apart (otherwise MySQL looks up every row of the range to find them).
+    "ix_informationtra_type_time": ["event_type", "operationTime"],
+    # Statistics over a time range (by day, hour, event type, source, operator, department)
+    # read this index alone, never the rows.
+    "ix_informationtra_time_stats": [
+        "operationTime",
+        "event_type",
+        "customer_source",
+        "trauserName",
+        "tradepartment",
+    ],
 }
 
 
