@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,17 +255,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def served(settings: Settings, sources: Sources) -> Iterator[str]:
-    """``infotrack serve --workers 2`` as a real process; its base URL."""
+@contextmanager
+def run_server(
+    settings: Settings, *, workers: int = 2, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """``infotrack serve`` as a real process on the test databases; its base URL."""
     port = free_port()
+    env = {**cli_env(settings), **(extra_env or {})}
     # The server's log goes to a file: a pipe nobody reads would block the server once full,
     # and an unclosed one fails the test with a ResourceWarning.
-    log_path = settings.data_dir / "serve.log"
+    log_path = settings.data_dir / f"serve-{port}.log"
+    command = [sys.executable, "-m", "infotrack", "serve", "--port", str(port)]
     with log_path.open("w", encoding="utf-8") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "infotrack", "serve", "--port", str(port), "--workers", "2"],
-            env=cli_env(settings),
+            [*command, "--workers", str(workers)],
+            env=env,
             cwd=settings.data_dir,
             stdout=subprocess.DEVNULL,
             stderr=log_file,
@@ -279,11 +284,22 @@ def served(settings: Settings, sources: Sources) -> Iterator[str]:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
+            proc.wait()
             raise RuntimeError(f"server did not start: {log_path.read_text(encoding='utf-8')}")
         time.sleep(0.2)
-    yield base
-    proc.terminate()
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def served(settings: Settings, sources: Sources) -> Iterator[str]:
+    """``infotrack serve --workers 2`` as a real process; its base URL."""
+    with run_server(settings) as base:
+        yield base

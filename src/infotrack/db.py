@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import MetaData, create_engine, event, text
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -186,13 +186,6 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         raise
     finally:
         session.close()
-
-
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    """A Core connection in one transaction (the write path's unit)."""
-    with engine.begin() as conn:
-        yield conn
 
 
 def is_mysql(engine: Engine) -> bool:

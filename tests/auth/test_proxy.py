@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -17,7 +14,7 @@ from sqlalchemy import text
 from infotrack.config import Settings
 from infotrack.db import Sources
 from tests.auth.conftest import ClientFactory
-from tests.conftest import add_user, bearer, cli_env, create_account, free_port
+from tests.conftest import add_user, bearer, create_account, run_server
 
 ME = "/api/auth/me"
 RECORD = "/api/information-tracking/record"
@@ -218,38 +215,10 @@ def test_forwarded_for_with_a_bearer_token_behind_the_proxy(
 @pytest.fixture
 def served_behind_proxy(settings: Settings, sources: Sources) -> Iterator[str]:
     """``infotrack serve`` with INFOTRACK_TRUSTED_PROXIES=127.0.0.1; its base URL."""
-    port = free_port()
-    env = {**cli_env(settings), "INFOTRACK_TRUSTED_PROXIES": "127.0.0.1"}
-    # The server's log goes to a file: an unread pipe could fill up and block the server.
-    log_path = settings.data_dir / "serve-proxy.log"
-    with log_path.open("w", encoding="utf-8") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "infotrack", "serve", "--port", str(port)],
-            env=env,
-            cwd=settings.data_dir,
-            stdout=subprocess.DEVNULL,
-            stderr=log_file,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            raise RuntimeError(f"server did not start: {log_path.read_text(encoding='utf-8')}")
-        time.sleep(0.2)
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    with run_server(
+        settings, workers=1, extra_env={"INFOTRACK_TRUSTED_PROXIES": "127.0.0.1"}
+    ) as base:
+        yield base
 
 
 @pytest.mark.slow

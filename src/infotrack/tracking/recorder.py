@@ -78,7 +78,6 @@ class RecordResult:
     id: int
     user_id: str
     source: str
-    duplicate: bool = False
 
     def data(self) -> dict[str, Any]:
         """The ``data`` object of the answer (identical for a repeat)."""
@@ -288,10 +287,9 @@ class Recorder:
             if key in existing:
                 results.append(existing[key])
             else:
-                results.append(RecordResult(ids[key], draft.customer_id, draft.customer_source))
-                existing[key] = RecordResult(
-                    ids[key], draft.customer_id, draft.customer_source, duplicate=True
-                )
+                # A repeat later in the same batch answers with this row.
+                existing[key] = RecordResult(ids[key], draft.customer_id, draft.customer_source)
+                results.append(existing[key])
         return results
 
     def _existing(
@@ -309,7 +307,7 @@ class Recorder:
         wanted = set(keys)
         return {
             (row.request_id, row.operator_id): RecordResult(
-                row.id, row.userId, row.customer_source or "", duplicate=True
+                row.id, row.userId, row.customer_source or ""
             )
             for row in conn.execute(query)
             if (row.request_id, row.operator_id) in wanted
