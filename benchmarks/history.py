@@ -79,15 +79,23 @@ def generate(sources: Sources, settings: Settings, rows: int, days: int) -> floa
     weights = [w for _, _, w in EVENTS]
     recorder = Recorder(sources.wechat, settings.zone)
     now = local_now(settings.zone)
+    # A trail is appended as things happen: ids follow time, as in production.
+    times = sorted(
+        min(
+            now,
+            (now - timedelta(days=rng.random() * days)).replace(
+                hour=rng.randrange(8, 20), microsecond=0
+            ),
+        )
+        for _ in range(rows)
+    )
     started = time.perf_counter()
     chunk: list[RecordDraft] = []
-    for n in range(rows):
+    for n, when in enumerate(times):
         op = ops[rng.randrange(OPERATORS)]
         code, label, _ = rng.choices(EVENTS, weights)[0]
         customer = rng.randrange(CUSTOMERS)
         wechat = rng.random() < 0.75
-        when = now - timedelta(days=rng.random() * days)
-        when = when.replace(hour=rng.randrange(8, 20), microsecond=0)
         chunk.append(
             RecordDraft(
                 operator=op,
@@ -97,7 +105,7 @@ def generate(sources: Sources, settings: Settings, rows: int, days: int) -> floa
                 operation_event=label,
                 side="supply",
                 request_id=f"bench-{n}",
-                occurred_at=min(when, now),
+                occurred_at=when,
             )
         )
         if len(chunk) == 10_000:
@@ -160,26 +168,21 @@ def mysql_backend(server_url: str, *, fresh: bool) -> Backend:
     return Backend("mysql", wechat, primary)
 
 
-def main() -> None:
-    """Run the read-side benchmark."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_database_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose and fill the databases (shared with ``exports.py``)."""
     parser.add_argument("--backend", choices=("sqlite", "mysql"), default="sqlite")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=365, help="spread records over this many days")
-    parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--mysql-url", default="mysql+pymysql://root@127.0.0.1:3306")
     parser.add_argument(
         "--dir", type=Path, default=None, help="SQLite directory (kept for --reuse)"
     )
     parser.add_argument("--reuse", action="store_true", help="keep databases that have the rows")
-    args = parser.parse_args()
 
-    from fastapi.testclient import TestClient
 
-    from infotrack.app import create_app
-
+def prepare(args: argparse.Namespace) -> tuple[Settings, float | None]:
+    """Databases holding ``args.rows`` records and the readers; their settings and the
+    generation rate (``None`` when reused)."""
     if args.backend == "mysql":
         backend = mysql_backend(args.mysql_url, fresh=not args.reuse)
     else:
@@ -208,12 +211,27 @@ def main() -> None:
         add_readers(sources, settings)
         generated = generate(sources, settings, args.rows, args.days)
         print(f"generated {args.rows} rows at {generated:,.0f} rows/s")
-        if args.backend == "mysql":
-            with sources.wechat.begin() as conn:
-                conn.execute(text("ANALYZE TABLE informationtra"))
-        else:
-            with sources.wechat.begin() as conn:
-                conn.execute(text("ANALYZE"))
+        analyze = "ANALYZE TABLE informationtra" if args.backend == "mysql" else "ANALYZE"
+        with sources.wechat.begin() as conn:
+            conn.execute(text(analyze))
+    sources.dispose()
+    return settings, generated
+
+
+def main() -> None:
+    """Run the read-side benchmark."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_database_arguments(parser)
+    parser.add_argument("--repeat", type=int, default=40)
+    args = parser.parse_args()
+
+    from fastapi.testclient import TestClient
+
+    from infotrack.app import create_app
+
+    settings, generated = prepare(args)
 
     results: dict[str, dict[str, float]] = {}
     with TestClient(create_app(settings)) as client:
@@ -286,7 +304,6 @@ def main() -> None:
             print(
                 f"| {args.backend} | {label} | {results[label]['p50']} | {results[label]['p95']} |"
             )
-    sources.dispose()
 
     RESULTS_DIR.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -233,7 +233,11 @@ def cli_env(settings: Settings) -> dict[str, str]:
 
 
 def run_cli(
-    settings: Settings, *args: str, input: str | None = None, cwd: Path | None = None
+    settings: Settings,
+    *args: str,
+    input: str | None = None,
+    cwd: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the real ``infotrack`` command (a subprocess) against the test databases."""
     return subprocess.run(
@@ -241,7 +245,7 @@ def run_cli(
         input=input,
         capture_output=True,
         text=True,
-        env=cli_env(settings),
+        env=cli_env(settings) | (extra_env or {}),
         cwd=cwd or settings.data_dir,
         timeout=120,
         check=False,

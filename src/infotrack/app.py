@@ -15,6 +15,7 @@ from infotrack import __version__
 from infotrack.auth.router import router as auth_router
 from infotrack.config import Settings, get_settings
 from infotrack.errors import install_error_handlers
+from infotrack.exports.router import router as exports_router
 from infotrack.history.router import router as history_router
 from infotrack.logs import configure_logging
 from infotrack.middleware import RequestContextMiddleware
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_credentials=True,
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-CSRF-Token"],
-            expose_headers=["X-Request-ID"],
+            expose_headers=["X-Request-ID", "Content-Disposition"],
         )
     app.add_middleware(
         RequestContextMiddleware,
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(tracking_router)
     app.include_router(history_router)
+    app.include_router(exports_router)
 
     @app.get("/healthz", tags=["运维"], summary="进程存活")
     async def healthz() -> dict[str, object]:

@@ -208,21 +208,31 @@ def demo(
     out.print(summary)
 
 
+PhoneOpt = Annotated[str | None, typer.Option("--phone", help="客户电话(任意写法)")]
+UserIdOpt = Annotated[str | None, typer.Option("--user-id", help="客户ID")]
+OperatorOpt = Annotated[str | None, typer.Option("--operator", help="操作人姓名")]
+DepartmentOpt = Annotated[str | None, typer.Option("--department", help="部门")]
+EventTypeOpt = Annotated[str | None, typer.Option("--event-type", help="事件类型代码")]
+SourceOpt = Annotated[str | None, typer.Option("--source", help="wechat | primary")]
+FromOpt = Annotated[str | None, typer.Option("--from", help="起始时间 ISO 8601")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="结束时间 ISO 8601")]
+TextOpt = Annotated[str | None, typer.Option("--q", help="操作事件包含的文字")]
+AsOpt = Annotated[str | None, typer.Option("--as", help="以该账号的权限范围和脱敏规则读取")]
+
+
 @app.command()
 def history(
-    phone: Annotated[str | None, typer.Option("--phone", help="客户电话(任意写法)")] = None,
-    user_id: Annotated[str | None, typer.Option("--user-id", help="客户ID")] = None,
-    operator: Annotated[str | None, typer.Option("--operator", help="操作人姓名")] = None,
-    department: Annotated[str | None, typer.Option("--department", help="部门")] = None,
-    event_type: Annotated[str | None, typer.Option("--event-type", help="事件类型代码")] = None,
-    source: Annotated[str | None, typer.Option("--source", help="wechat | primary")] = None,
-    start: Annotated[str | None, typer.Option("--from", help="起始时间 ISO 8601")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="结束时间 ISO 8601")] = None,
-    q: Annotated[str | None, typer.Option("--q", help="操作事件包含的文字")] = None,
+    phone: PhoneOpt = None,
+    user_id: UserIdOpt = None,
+    operator: OperatorOpt = None,
+    department: DepartmentOpt = None,
+    event_type: EventTypeOpt = None,
+    source: SourceOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    q: TextOpt = None,
     limit: Annotated[int, typer.Option("--limit", help="最多显示条数(1–200)")] = 50,
-    as_user: Annotated[
-        str | None, typer.Option("--as", help="以该账号的权限范围和脱敏规则查看")
-    ] = None,
+    as_user: AsOpt = None,
 ) -> None:
     """Print the trail as a table (phones masked; ``--as`` applies an account's scope)."""
     from infotrack.history.cli import history_command
@@ -242,6 +252,46 @@ def history(
             end=end,
             q=q,
             limit=limit,
+            as_user=as_user,
+        )
+    except AppError as exc:
+        raise _fail(exc.message) from exc
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="xlsx | csv | pdf")],
+    dest: Annotated[str, typer.Option("--out", help="输出文件;- 表示标准输出")],
+    phone: PhoneOpt = None,
+    user_id: UserIdOpt = None,
+    operator: OperatorOpt = None,
+    department: DepartmentOpt = None,
+    event_type: EventTypeOpt = None,
+    source: SourceOpt = None,
+    start: FromOpt = None,
+    end: ToOpt = None,
+    q: TextOpt = None,
+    as_user: AsOpt = None,
+) -> None:
+    """Export the trail to XLSX, CSV or PDF (same filters, scope and masking as history)."""
+    from infotrack.exports.cli import export_command
+
+    settings = _settings()
+    try:
+        export_command(
+            settings,
+            err,
+            fmt=fmt,
+            out=dest,
+            phone=phone,
+            user_id=user_id,
+            operator=operator,
+            department=department,
+            event_type=event_type,
+            source=source,
+            start=start,
+            end=end,
+            q=q,
             as_user=as_user,
         )
     except AppError as exc:

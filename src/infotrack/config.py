@@ -116,6 +116,14 @@ class Settings(BaseSettings):
     # Roles that may read the access log (within their scope).
     access_log_roles: StrList = Field(default_factory=lambda: ["管理员", "审计", "系统管理员"])
 
+    # --- exports ------------------------------------------------------------------------
+    # Most rows one export may hold, per format; over it the export is refused (never cut).
+    export_max_rows_pdf: int = Field(default=20_000, ge=1, le=200_000)
+    export_max_rows_xlsx: int = Field(default=1_000_000, ge=1, le=1_048_575)  # Excel's sheet
+    export_max_rows_csv: int = Field(default=1_000_000, ge=1)
+    # A TrueType font with CJK glyphs for PDFs; the bundled Droid Sans Fallback when unset.
+    pdf_font: Path | None = None
+
     # --- HTTP ---------------------------------------------------------------------------
     cors_origins: StrList = Field(default_factory=list)
     root_path: str = ""

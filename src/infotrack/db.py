@@ -7,15 +7,19 @@ holds ``contacts``. There is no global "current source" switch (the seed's
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import MetaData, create_engine, event, text
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Engine, Row, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+from sqlalchemy.sql import Executable
 
 from infotrack.config import Settings
 from infotrack.errors import ConfigError
@@ -56,8 +60,52 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: the trail's indexes stay in memory
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")  # the trail's indexes stay in memory
     cursor.close()
+
+
+SQLITE_CACHE_KIB = 65536
+SQLITE_SCAN_CACHE_KIB = 8192
+
+
+Fetch = Callable[[Executable], list[Row[Any]]]
+
+
+@contextmanager
+def scan_reader(engine: Engine) -> Iterator[Fetch]:
+    """A way to read much of a table in one pass (an export): ``fetch(query) -> rows``.
+
+    SQLite: one connection whose page cache shrinks for the pass (a single pass gains nothing
+    from caching, and the process should stay small). MySQL: the asyncio driver (asyncmy, as
+    on the write path) on a private event loop, because PyMySQL decodes rows in pure Python:
+    40 s against 4 s for a million rows of the trail. Its one transaction gives every chunk
+    the same snapshot.
+    """
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_SCAN_CACHE_KIB}")
+            try:
+                yield lambda query: list(conn.execute(query).all())
+            finally:
+                with suppress(SQLAlchemyError):  # a broken connection is discarded anyway
+                    conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        return
+    url = async_url(engine.url.render_as_string(hide_password=False))
+    loop = asyncio.new_event_loop()  # this thread's own: callers run in worker threads or the CLI
+    scan_engine = create_async_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 5})
+    try:
+        scan = loop.run_until_complete(scan_engine.connect())
+
+        async def fetch(query: Executable) -> list[Row[Any]]:
+            return list((await scan.execute(query)).all())
+
+        try:
+            yield lambda query: loop.run_until_complete(fetch(query))
+        finally:
+            loop.run_until_complete(scan.close())
+    finally:
+        loop.run_until_complete(scan_engine.dispose())
+        loop.close()
 
 
 def make_engine(raw_url: str, *, pool_size: int = 10) -> Engine:

@@ -21,9 +21,11 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.engine import Row
 from sqlalchemy.sql import column, table
 
 from infotrack.config import Settings
+from infotrack.db import Fetch
 from infotrack.history.schemas import TrailFilters
 from infotrack.models.informationtra import informationtra
 from infotrack.tracking.events import EventType, seed_texts
@@ -115,21 +117,36 @@ class TrailQuery:
         return or_(t.customer_source == source, and_(t.customer_source.is_(None), crm))
 
     # --- pages ------------------------------------------------------------------------------
-    def page(
+    def pages(
         self,
         conds: list[ColumnElement[bool]],
         after: tuple[datetime | None, int] | None,
-        limit: int,
-    ) -> Select[Any]:
-        """Newest first by (operationTime, id); ``after`` is the last row of the previous page."""
+        columns: Sequence[ColumnElement[Any]] | None = None,
+    ) -> list[Select[Any]]:
+        """Queries for the rows after ``after`` (the last row of the previous page), newest first
+        by (operationTime, id), NULL times last; :func:`read_page` runs them.
+
+        Past a cursor, timed and untimed
+        rows are two queries: one condition covering both would make every engine scan the
+        time index from its top instead of seeking to the cursor (deep pages, long exports).
+        Rows carry ``columns`` (every column when ``None``) and the inferred type and source.
+        """
         query = select(
-            informationtra,
+            *(columns if columns is not None else [informationtra]),
             self.event_type().label("inferred_event_type"),
             self.source().label("inferred_source"),
         ).where(*conds)
-        if after is not None:
-            query = query.where(_before(*after))
-        return query.order_by(t.operationTime.desc(), t.id.desc()).limit(limit)
+        newest_first = (t.operationTime.desc(), t.id.desc())
+        if after is None:
+            return [query.order_by(*newest_first)]
+        when, row_id = after
+        untimed = query.where(t.operationTime.is_(None))
+        if when is None:
+            return [untimed.where(t.id < row_id).order_by(t.id.desc())]
+        older = query.where(
+            t.operationTime <= when, or_(t.operationTime < when, t.id < row_id)
+        ).order_by(*newest_first)
+        return [older, untimed.order_by(t.id.desc())]
 
     # --- statistics -------------------------------------------------------------------------
     def grouping(self, group_by: str) -> ColumnElement[Any]:
@@ -178,12 +195,12 @@ class TrailQuery:
         return (sunday_zero + 6) % 7 + 1
 
 
-def _before(when: datetime | None, row_id: int) -> ColumnElement[bool]:
-    """Rows after (older than) the cursor in (operationTime DESC, id DESC) order; NULLs last."""
-    if when is None:
-        return and_(t.operationTime.is_(None), t.id < row_id)
-    return or_(
-        t.operationTime < when,
-        and_(t.operationTime == when, t.id < row_id),
-        t.operationTime.is_(None),
-    )
+def read_page(fetch: Fetch, queries: Sequence[Select[Any]], limit: int) -> list[Row[Any]]:
+    """Up to ``limit`` rows from ``queries`` (as :meth:`TrailQuery.pages` makes them), in order;
+    ``fetch`` runs one query and returns its rows."""
+    rows: list[Row[Any]] = []
+    for query in queries:
+        rows.extend(fetch(query.limit(limit - len(rows))))
+        if len(rows) >= limit:
+            break
+    return rows

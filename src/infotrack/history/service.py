@@ -17,7 +17,7 @@ from sqlalchemy.engine import Row
 
 from infotrack.audit.access_log import AccessContext, record_access
 from infotrack.errors import BadRequest
-from infotrack.history.query import TrailQuery
+from infotrack.history.query import TrailQuery, read_page
 from infotrack.history.schemas import TrailFilters
 from infotrack.history.scope import ReadScope, trail_clause
 from infotrack.kit.clock import local_now, to_aware
@@ -59,7 +59,11 @@ class HistoryService:
         after = self._after(cursor)
         conds = self._query.where(filters, trail_clause(scope), self._customers(filters))
         with self._rt.sources.wechat.connect() as conn:
-            rows = list(conn.execute(self._query.page(conds, after, limit + 1)))
+            rows = read_page(
+                lambda query: list(conn.execute(query).all()),
+                self._query.pages(conds, after),
+                limit + 1,
+            )
         more = len(rows) > limit
         rows = rows[:limit]
         items = self._items(rows, scope)
