@@ -53,6 +53,10 @@ def normalise_url(raw: str) -> URL:
     return url
 
 
+SQLITE_CACHE_KIB = 65536  # per connection: the trail's indexes stay in memory
+SQLITE_SCAN_CACHE_KIB = 8192  # while one connection reads a table once (exports)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the writer; FULL sync because an acknowledged record must
     # survive a power cut; the busy timeout lets several server processes share one file.
@@ -60,12 +64,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")  # the trail's indexes stay in memory
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.close()
-
-
-SQLITE_CACHE_KIB = 65536
-SQLITE_SCAN_CACHE_KIB = 8192
 
 
 Fetch = Callable[[Executable], list[Row[Any]]]

@@ -271,9 +271,11 @@ def test_chunks_of_the_stream_meet_exactly_even_across_equal_times(
     when = local("2026-11-05 12:00:00")  # crm2's time too
     for n in range(7):
         append(sources, settings, operator, U1, "call", f"同一秒 {n}", when)
+    # Tiny chunks and a tiny name book: every boundary and every eviction is crossed.
     monkeypatch.setattr(export_service, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(export_service._NameBook, "LIMIT", 2)
     headers = cast["zhouhao"].headers
     items = walk(client, RECORDS, headers)
     rows = read_csv(download(client, headers, "csv").content)
-    assert [int(row[ID]) for row in rows[1:]] == [item["id"] for item in items]
+    assert rows[1:] == [expected_row(item, seq) for seq, item in enumerate(items, start=1)]
     assert len(items) == 12 + 7

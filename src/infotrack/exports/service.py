@@ -154,8 +154,9 @@ class _NameBook:
         known = self._known
         wanted = {ref for ref in refs if ref not in known}
         if wanted:
-            if len(self._known) + len(wanted) > self.LIMIT:
+            if len(known) + len(wanted) > self.LIMIT:
                 known.clear()
+                wanted = refs
             known.update(self._resolver.display_names(wanted))
         return known
 

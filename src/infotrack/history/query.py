@@ -126,10 +126,10 @@ class TrailQuery:
         """Queries for the rows after ``after`` (the last row of the previous page), newest first
         by (operationTime, id), NULL times last; :func:`read_page` runs them.
 
-        Past a cursor, timed and untimed
-        rows are two queries: one condition covering both would make every engine scan the
-        time index from its top instead of seeking to the cursor (deep pages, long exports).
-        Rows carry ``columns`` (every column when ``None``) and the inferred type and source.
+        Past a cursor, timed and untimed rows are two queries: one condition covering both
+        makes every engine scan the time index from its top instead of seeking to the cursor
+        (slow deep pages, quadratic exports). Rows carry ``columns`` (every column when
+        ``None``) and the inferred event type and source.
         """
         query = select(
             *(columns if columns is not None else [informationtra]),
