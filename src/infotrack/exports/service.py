@@ -7,6 +7,7 @@ keyset chunks, so memory stays flat whatever the count. Blocking: call from a wo
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -112,7 +113,7 @@ class ExportService:
                 chunk: list[Any] = read_page(fetch, queries, CHUNK_ROWS)
                 if not chunk:
                     return
-                named = names.lookup({(row[-1], row[7]) for row in chunk})
+                named = names.lookup(chunk)
                 for row in chunk:
                     # Positional: a chunk is thousands of rows, attribute access adds up.
                     (row_id, company, department, organization, role, operator, assistant,
@@ -128,7 +129,7 @@ class ExportService:
                         operator,
                         assistant,
                         customer_id,
-                        mask(named.get((source, customer_id))),
+                        mask(named[source].get(customer_id)),
                         SOURCE_LABELS.get(source, source),
                         _EVENT_LABELS.get(event_type, _OTHER_LABEL),
                         mask(event),
@@ -141,23 +142,29 @@ class ExportService:
 
 
 class _NameBook:
-    """Customers' display names for one export: the resolver's batched lookups behind a plain
-    dict, emptied when it grows large (a million-row export meets many customers)."""
+    """Customers' display names for one export, by source then id: the resolver's batched
+    lookups behind plain dicts, emptied when they grow large (a million-row export meets many
+    customers)."""
 
     LIMIT = 50_000
 
     def __init__(self, runtime: Runtime) -> None:
         self._resolver = runtime.resolver
-        self._known: dict[tuple[str, str], str | None] = {}
+        self._known: defaultdict[str, dict[str, str | None]] = defaultdict(dict)
+        self._size = 0
 
-    def lookup(self, refs: set[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+    def lookup(self, chunk: list[Any]) -> defaultdict[str, dict[str, str | None]]:
+        """The names of every customer of ``chunk`` (rows ending in userId … source)."""
         known = self._known
-        wanted = {ref for ref in refs if ref not in known}
+        wanted = {(row[-1], row[7]) for row in chunk if row[7] not in known[row[-1]]}
         if wanted:
-            if len(known) + len(wanted) > self.LIMIT:
+            if self._size + len(wanted) > self.LIMIT:
                 known.clear()
-                wanted = refs
-            known.update(self._resolver.display_names(wanted))
+                self._size = 0
+                wanted = {(row[-1], row[7]) for row in chunk}
+            for (source, customer_id), name in self._resolver.display_names(wanted).items():
+                known[source][customer_id] = name
+            self._size += len(wanted)
         return known
 
 
