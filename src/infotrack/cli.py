@@ -14,6 +14,7 @@ from infotrack.auth.service import AccountFields, add_account, list_accounts, se
 from infotrack.config import Settings, get_settings
 from infotrack.db import Sources, session_scope
 from infotrack.errors import AppError
+from infotrack.history.schemas import TrailFilters, parse_filters
 from infotrack.logs import configure_logging
 
 app = typer.Typer(
@@ -220,6 +221,11 @@ TextOpt = Annotated[str | None, typer.Option("--q", help="操作事件包含的�
 AsOpt = Annotated[str | None, typer.Option("--as", help="以该账号的权限范围和脱敏规则读取")]
 
 
+def _trail_filters(settings: Settings, **raw: str | None) -> TrailFilters:
+    """A command's history filters, validated as the API validates them."""
+    return parse_filters(settings.zone, settings.default_region, **raw)
+
+
 @app.command()
 def history(
     phone: PhoneOpt = None,
@@ -239,9 +245,8 @@ def history(
 
     settings = _settings()
     try:
-        history_command(
+        filters = _trail_filters(
             settings,
-            out,
             phone=phone,
             user_id=user_id,
             operator=operator,
@@ -251,9 +256,8 @@ def history(
             start=start,
             end=end,
             q=q,
-            limit=limit,
-            as_user=as_user,
         )
+        history_command(settings, out, filters, limit=limit, as_user=as_user)
     except AppError as exc:
         raise _fail(exc.message) from exc
 
@@ -278,11 +282,8 @@ def export(
 
     settings = _settings()
     try:
-        export_command(
+        filters = _trail_filters(
             settings,
-            err,
-            fmt=fmt,
-            out=dest,
             phone=phone,
             user_id=user_id,
             operator=operator,
@@ -292,8 +293,8 @@ def export(
             start=start,
             end=end,
             q=q,
-            as_user=as_user,
         )
+        export_command(settings, err, filters, fmt=fmt, out=dest, as_user=as_user)
     except AppError as exc:
         raise _fail(exc.message) from exc
 

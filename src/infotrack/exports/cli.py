@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from infotrack.audit.access_log import AccessContext
 from infotrack.config import Settings
 from infotrack.history.cli import cli_reader
-from infotrack.history.schemas import parse_filters
+from infotrack.history.schemas import TrailFilters
 from infotrack.runtime import Runtime
 
 from .columns import ExportRow
@@ -30,35 +30,14 @@ from .writer import write_export
 def export_command(
     settings: Settings,
     err: Console,
+    filters: TrailFilters,
     *,
     fmt: str,
     out: str,
-    phone: str | None,
-    user_id: str | None,
-    operator: str | None,
-    department: str | None,
-    event_type: str | None,
-    source: str | None,
-    start: str | None,
-    end: str | None,
-    q: str | None,
     as_user: str | None,
 ) -> int:
     """Write the export to ``out`` (``-`` for standard output); returns the row count."""
     export_format = parse_format(fmt)
-    filters = parse_filters(
-        settings.zone,
-        settings.default_region,
-        phone=phone,
-        user_id=user_id,
-        operator=operator,
-        department=department,
-        event_type=event_type,
-        source=source,
-        start=start,
-        end=end,
-        q=q,
-    )
     runtime = Runtime.build(settings)
     try:
         identity, scope = cli_reader(runtime, as_user)

@@ -14,7 +14,7 @@ from infotrack.auth.service import identity_of
 from infotrack.config import Settings
 from infotrack.db import session_scope
 from infotrack.errors import NotFound
-from infotrack.history.schemas import parse_filters, parse_limit
+from infotrack.history.schemas import TrailFilters, parse_limit
 from infotrack.history.scope import ReadScope, scope_for
 from infotrack.history.service import HistoryService
 from infotrack.models import Account
@@ -49,35 +49,14 @@ def cli_reader(runtime: Runtime, username: str | None) -> tuple[Identity, ReadSc
 def history_command(
     settings: Settings,
     out: Console,
+    filters: TrailFilters,
     *,
-    phone: str | None,
-    user_id: str | None,
-    operator: str | None,
-    department: str | None,
-    event_type: str | None,
-    source: str | None,
-    start: str | None,
-    end: str | None,
-    q: str | None,
     limit: int,
     as_user: str | None,
 ) -> int:
     """Print the newest matching records; returns how many were printed."""
     runtime = Runtime.build(settings)
     try:
-        filters = parse_filters(
-            settings.zone,
-            settings.default_region,
-            phone=phone,
-            user_id=user_id,
-            operator=operator,
-            department=department,
-            event_type=event_type,
-            source=source,
-            start=start,
-            end=end,
-            q=q,
-        )
         identity, scope = cli_reader(runtime, as_user)
         page = HistoryService(runtime).search(
             filters, scope, AccessContext(identity, "cli"), limit=parse_limit(limit), cursor=None
