@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import MetaData, create_engine, event, text
-from sqlalchemy.engine import URL, Engine, Row, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Select
 
 from infotrack.config import Settings
 from infotrack.errors import ConfigError
@@ -68,7 +68,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-Fetch = Callable[[Executable], list[Row[Any]]]
+Fetch = Callable[[Select[Any]], list[Any]]  # rows: Row objects or plain tuples, by position
 
 
 @contextmanager
@@ -79,7 +79,7 @@ def scan_reader(engine: Engine) -> Iterator[Fetch]:
     from caching, and the process should stay small). MySQL: the asyncio driver (asyncmy, as
     on the write path) on a private event loop, because PyMySQL decodes rows in pure Python:
     40 s against 4 s for a million rows of the trail. Its one transaction gives every chunk
-    the same snapshot.
+    the same snapshot. Read rows by position: MySQL's are plain tuples.
     """
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
@@ -93,11 +93,21 @@ def scan_reader(engine: Engine) -> Iterator[Fetch]:
     url = async_url(engine.url.render_as_string(hide_password=False))
     loop = asyncio.new_event_loop()  # this thread's own: callers run in worker threads or the CLI
     scan_engine = create_async_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 5})
+    dialect = scan_engine.dialect
     try:
         scan = loop.run_until_complete(scan_engine.connect())
+        # The driver's own cursor: rows come back as plain tuples, without SQLAlchemy's
+        # per-row work (a third of the time left at a million rows).
+        raw = loop.run_until_complete(scan.get_raw_connection()).driver_connection
+        assert raw is not None
 
-        async def fetch(query: Executable) -> list[Row[Any]]:
-            return list((await scan.execute(query)).all())
+        async def fetch(query: Select[Any]) -> list[Any]:
+            compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+            values = compiled.construct_params()
+            args = [values[name] for name in compiled.positiontup or ()]
+            async with raw.cursor() as cursor:
+                await cursor.execute(str(compiled), args)
+                return list(await cursor.fetchall())
 
         try:
             yield lambda query: loop.run_until_complete(fetch(query))

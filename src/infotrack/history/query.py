@@ -21,7 +21,6 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.engine import Row
 from sqlalchemy.sql import column, table
 
 from infotrack.config import Settings
@@ -195,10 +194,10 @@ class TrailQuery:
         return (sunday_zero + 6) % 7 + 1
 
 
-def read_page(fetch: Fetch, queries: Sequence[Select[Any]], limit: int) -> list[Row[Any]]:
+def read_page(fetch: Fetch, queries: Sequence[Select[Any]], limit: int) -> list[Any]:
     """Up to ``limit`` rows from ``queries`` (as :meth:`TrailQuery.pages` makes them), in order;
     ``fetch`` runs one query and returns its rows."""
-    rows: list[Row[Any]] = []
+    rows: list[Any] = []
     for query in queries:
         rows.extend(fetch(query.limit(limit - len(rows))))
         if len(rows) >= limit:
