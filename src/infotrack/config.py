@@ -118,7 +118,7 @@ class Settings(BaseSettings):
 
     # --- exports ------------------------------------------------------------------------
     # Most rows one export may hold, per format; over it the export is refused (never cut).
-    export_max_rows_pdf: int = Field(default=20_000, ge=1, le=200_000)
+    export_max_rows_pdf: int = Field(default=20_000, ge=1, le=50_000)  # ~34 KB a page in memory
     export_max_rows_xlsx: int = Field(default=1_000_000, ge=1, le=1_048_575)  # Excel's sheet
     export_max_rows_csv: int = Field(default=1_000_000, ge=1)
     # A TrueType font with CJK glyphs for PDFs; the bundled Droid Sans Fallback when unset.
