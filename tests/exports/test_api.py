@@ -207,7 +207,7 @@ def test_pdf_reads_back_chinese_masked_and_names_its_exporter(
     assert f"第 1 页 / 共 {len(reader.pages)} 页" in text
 
 
-def test_over_the_row_limit_is_refused_and_not_logged(
+def test_over_the_row_limit_is_refused_and_logged_as_an_attempt(
     client_with: ClientFactory, cast: Cast, trail: Trail
 ) -> None:
     client = client_with(export_max_rows_pdf=5)
@@ -219,10 +219,14 @@ def test_over_the_row_limit_is_refused_and_not_logged(
     assert "上限 5 条" in message
     assert "缩小" in message
     download(client, headers, "csv")  # CSV keeps its own (higher) limit
-    exports = [
-        e for e in fetch(client, headers, ACCESS_LOG, limit=200)["items"] if e["action"] == "export"
+    entries = fetch(client, headers, ACCESS_LOG, limit=200)["items"]
+    logged = [
+        (e["action"], e["rowCount"], e["filters"]["format"])
+        for e in entries
+        if e["action"].startswith("export")
     ]
-    assert [(e["rowCount"], e["filters"]["format"]) for e in exports] == [(12, "csv")]
+    # Newest first: the CSV that was exported, the PDF that was refused (nothing exported).
+    assert logged == [("export", 12, "csv"), ("export_refused", 12, "pdf")]
 
 
 def test_every_export_is_in_the_access_log_with_its_row_count(

@@ -81,7 +81,12 @@ class ExportService:
             conds.append(t.id <= (newest or 0))
             count = int(fetch(select(func.count()).where(*conds))[0][0])
         limit = row_limit(settings, fmt)
+        described = filters.described() | {"format": fmt.value}
         if count > limit:
+            # Nothing is exported, but the attempt is worth an auditor's eye.
+            record_access(
+                self._rt.sources.wechat, settings.zone, ctx, "export_refused", described, count
+            )
             raise BadRequest(
                 f"符合条件的记录有 {count} 条,超过 {fmt.value.upper()} 导出上限 {limit} 条。"
                 "请缩小筛选条件(例如时间范围、部门或操作人)后再导出。",
@@ -90,14 +95,7 @@ class ExportService:
         now = local_now(settings.zone)
         who = ctx.identity.name or ctx.identity.operator_id
         meta = describe(filters, scope, exported_by=who, exported_at=now, rows=count)
-        record_access(
-            self._rt.sources.wechat,
-            settings.zone,
-            ctx,
-            "export",
-            filters.described() | {"format": fmt.value},
-            count,
-        )
+        record_access(self._rt.sources.wechat, settings.zone, ctx, "export", described, count)
         name = file_name(filters, fmt, now.date())
         return ExportPlan(fmt, conds, not scope.unmasked, meta, name)
 
