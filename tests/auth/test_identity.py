@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -533,3 +534,16 @@ def test_rs256_refuses_hs256_tokens(
         response = client.get(ME, headers=auth(token))
         assert response.status_code == 401
         assert response.json()["code"] == "invalid_token"
+
+
+def test_a_short_crm_secret_is_said_once_at_start_not_per_request(
+    client_with: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    short = "short-crm-secret"  # 16 bytes: PyJWT would warn on every decode
+    with caplog.at_level(logging.WARNING, logger="infotrack.auth.tokens"):
+        client = client_with(jwt_secret=short, jwt_claims=CRM_CLAIMS)
+    said = [r for r in caplog.records if "INFOTRACK_JWT_SECRET is shorter" in r.message]
+    assert len(said) == 1
+    token = crm_token(key=short)
+    for _ in range(3):  # pytest turns any warning into an error here
+        assert client.get(ME, headers=auth(token)).status_code == 200

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,9 @@ from infotrack.kit.cache import Missing, TTLMap
 
 ISSUER = "infotrack"
 _ALGORITHM = "HS256"
+_MIN_HMAC_KEY_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,8 @@ class TokenService:
         self._key = secret_key
         self._ttl = settings.token_ttl_minutes * 60
         self._crm_key = _crm_verification_key(settings)
+        if settings.jwt_algorithm == "HS256" and self._crm_key:
+            _warn_once_if_short(self._crm_key)
         self._verified: TTLMap[str, tuple[SessionClaims, float]] = TTLMap(10_000, 60)
 
     def issue(self, account_id: int, version: int) -> str:
@@ -118,6 +125,22 @@ class TokenService:
         """The CSRF token bound to a session cookie (double submit, signed)."""
         digest = hmac.new(self._key.encode(), session_token.encode(), hashlib.sha256)
         return digest.hexdigest()[:40]
+
+
+def _warn_once_if_short(secret: str) -> None:
+    """Say at start-up that the CRM's secret is short, instead of PyJWT saying it per request.
+
+    The CRM chose the secret and its tokens must still be accepted; a warning in the log on
+    every recorded event would only bury the other messages.
+    """
+    if len(secret.encode()) >= _MIN_HMAC_KEY_BYTES:
+        return
+    log.warning(
+        "INFOTRACK_JWT_SECRET is shorter than %d bytes: tokens signed with it are easier to "
+        "forge; ask the CRM for a longer secret",
+        _MIN_HMAC_KEY_BYTES,
+    )
+    warnings.filterwarnings("ignore", category=jwt.InsecureKeyLengthWarning)
 
 
 def _crm_verification_key(settings: Settings) -> str | None:
