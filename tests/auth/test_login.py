@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from infotrack.app import create_app
 from infotrack.config import Settings
 from infotrack.db import Sources
+from infotrack.kit.clock import local_now
+from infotrack.models.login_throttle import LoginThrottle
 from tests.auth.conftest import ClientFactory
 from tests.conftest import PASSWORD, create_account, make_settings, run_cli
 
@@ -320,3 +323,42 @@ def test_unknown_user_takes_as_long_as_a_wrong_password(
     unknown = statistics.median(timed("ghost") for _ in range(5))
     # Without the dummy hash an unknown user would answer dozens of times faster.
     assert known / 3 < unknown < known * 3, (known, unknown)
+
+
+def test_counters_whose_window_has_passed_are_cleaned_up_as_new_ones_start(
+    throttled: TestClient, sources: Sources, throttled_settings: Settings
+) -> None:
+    now = local_now(throttled_settings.zone)
+    long_ago = now - timedelta(minutes=throttled_settings.login_lockout_minutes + 1)
+    unlocked = {"locked_until": None}  # every row names every column (one executemany)
+    with sources.wechat.begin() as conn:
+        conn.execute(
+            insert(LoginThrottle),
+            [
+                # random names guessed an hour ago: forgotten
+                {"username": "ghost-a", "failures": 1, "first_failure_at": long_ago, **unlocked},
+                {"username": "ghost-b", "failures": 2, "first_failure_at": long_ago, **unlocked},
+                # locked long ago, lock over: forgotten
+                {
+                    "username": "ghost-c",
+                    "failures": MAX_FAILURES,
+                    "first_failure_at": long_ago,
+                    "locked_until": now - timedelta(seconds=1),
+                },
+                # still locked: kept, whatever its age
+                {
+                    "username": "ghost-d",
+                    "failures": MAX_FAILURES,
+                    "first_failure_at": long_ago,
+                    "locked_until": now + timedelta(minutes=5),
+                },
+                # inside its window: kept
+                {"username": "ghost-e", "failures": 1, "first_failure_at": now, **unlocked},
+            ],
+        )
+    assert login(throttled, username="ghost-new", password="x-password").status_code == 401
+    assert sorted(row.username for row in throttle_rows(sources)) == [
+        "ghost-d",
+        "ghost-e",
+        "ghost-new",
+    ]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -158,6 +158,14 @@ class LoginService:
             if throttle is not None:
                 session.delete(throttle)
                 session.flush()
+            # Counters whose window has passed are forgotten as new ones start, so guessing
+            # random usernames cannot grow the table past one window's worth of attempts.
+            session.execute(
+                delete(LoginThrottle).where(
+                    LoginThrottle.first_failure_at < now - self._lockout,
+                    or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now),
+                )
+            )
             throttle = LoginThrottle(username=key, failures=0, first_failure_at=now)
             session.add(throttle)
         throttle.failures += 1
