@@ -63,11 +63,6 @@ FORMULA_STARTS = "=+-@\t\r"
 _FORMULA_PREFIXES = tuple(FORMULA_STARTS)
 
 
-def is_formula_like(text: str) -> bool:
-    """True when a spreadsheet would evaluate this text rather than show it."""
-    return text.startswith(_FORMULA_PREFIXES)
-
-
 def neutralise(text: str) -> str:
     """The text with a leading apostrophe when it looks like a formula (OWASP's advice for CSV).
 

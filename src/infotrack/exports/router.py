@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -25,13 +25,9 @@ router = APIRouter(prefix="/api/information-tracking", tags=["导出"])
 READ_BLOCK = 1 << 20
 
 
-async def export_service(request: Request, runtime: RuntimeDep) -> ExportService:
-    """One service per process, made on first use."""
-    service: ExportService | None = getattr(request.app.state, "exports", None)
-    if service is None:
-        service = ExportService(runtime)
-        request.app.state.exports = service
-    return service
+async def export_service(runtime: RuntimeDep) -> ExportService:
+    """A service for this request: cheap to make, next to the export it serves."""
+    return ExportService(runtime)
 
 
 Exports = Annotated[ExportService, Depends(export_service)]

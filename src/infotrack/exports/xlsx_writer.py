@@ -68,7 +68,7 @@ def _write_data_sheet(raw: IO[bytes], rows: Iterable[ExportRow]) -> int:
         for i, c in enumerate(COLUMNS, start=1)
     )
     header = "".join(
-        f'<c r="{letter}1" t="inlineStr" s="{_HEADER}"><is><t>{text}</t></is></c>'
+        _text_cell(f"{letter}1", text, _HEADER)
         for letter, text in zip(_LETTERS, HEADERS, strict=True)
     )
     raw.write(
@@ -113,12 +113,15 @@ def _row_xml(line: int, row: ExportRow) -> str:
     return "".join(cells)
 
 
-def _text_cell(ref: str, value: str) -> str:
-    style = f' s="{_QUOTED}"' if value[0] in FORMULA_STARTS else ""
+def _text_cell(ref: str, value: str, style: int | None = None) -> str:
+    """An inline-string cell; formula-like text gets the quote-prefix style unless one is given."""
+    if style is None and value[0] in FORMULA_STARTS:
+        style = _QUOTED
+    styled = f' s="{style}"' if style is not None else ""
     if _NEEDS_ESCAPE.search(value):
         value = _escape(value)
     space = ' xml:space="preserve"' if value[0].isspace() or value[-1].isspace() else ""
-    return f'<c r="{ref}" t="inlineStr"{style}><is><t{space}>{value}</t></is></c>'
+    return f'<c r="{ref}" t="inlineStr"{styled}><is><t{space}>{value}</t></is></c>'
 
 
 def _escape(value: str) -> str:
@@ -135,12 +138,9 @@ def _about_sheet(meta: ExportMeta, count: int) -> str:
         ("导出人", meta.exported_by),
         ("导出时间", meta.exported_at.strftime("%Y-%m-%d %H:%M:%S %z")),
     ]
-    title = f'<c r="A1" t="inlineStr" s="{_TITLE}"><is><t>{_escape(meta.title)}</t></is></c>'
-    body = [f'<row r="1">{title}</row>']
+    body = [f'<row r="1">{_text_cell("A1", meta.title, _TITLE)}</row>']
     for number, (label, value) in enumerate(lines, start=3):
-        label_cell = (
-            f'<c r="A{number}" t="inlineStr" s="{_HEADER}"><is><t>{_escape(label)}</t></is></c>'
-        )
+        label_cell = _text_cell(f"A{number}", label, _HEADER)
         body.append(f'<row r="{number}">{label_cell}{_text_cell(f"B{number}", value)}</row>')
     return (
         f"{_DECL}<worksheet {_NS} {_NS_R}>"
