@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from infotrack import __version__
+from infotrack.accounts.router import router as accounts_router
 from infotrack.auth.router import router as auth_router
 from infotrack.config import Settings, get_settings
 from infotrack.errors import install_error_handlers
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tracking_router)
     app.include_router(history_router)
     app.include_router(exports_router)
+    app.include_router(accounts_router)
 
     @app.get("/healthz", tags=["运维"], summary="进程存活")
     async def healthz() -> dict[str, object]:

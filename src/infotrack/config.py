@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     unmasked_roles: StrList = Field(default_factory=lambda: ["管理员", "审计", "系统管理员"])
     # Roles that may read the access log (within their scope).
     access_log_roles: StrList = Field(default_factory=lambda: ["管理员", "审计", "系统管理员"])
+    # Roles that may manage accounts: every account with an "all" scope, else their company's.
+    account_admin_roles: StrList = Field(default_factory=lambda: ["管理员", "系统管理员"])
 
     # --- exports ------------------------------------------------------------------------
     # Most rows one export may hold, per format; over it the export is refused (never cut).
@@ -125,6 +127,8 @@ class Settings(BaseSettings):
     pdf_font: Path | None = None
 
     # --- HTTP ---------------------------------------------------------------------------
+    # The demo CRM page /demo/crm: auto = served while the demo data set is loaded.
+    demo_pages: Literal["auto", "on", "off"] = "auto"
     cors_origins: StrList = Field(default_factory=list)
     root_path: str = ""
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -139,7 +143,12 @@ class Settings(BaseSettings):
     log_requests: bool = True
 
     @field_validator(
-        "trusted_proxies", "cors_origins", "unmasked_roles", "access_log_roles", mode="before"
+        "trusted_proxies",
+        "cors_origins",
+        "unmasked_roles",
+        "access_log_roles",
+        "account_admin_roles",
+        mode="before",
     )
     @classmethod
     def _lists(cls, value: Any) -> Any:

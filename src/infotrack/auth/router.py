@@ -49,5 +49,13 @@ async def logout(response: Response, runtime: RuntimeDep) -> dict[str, object]:
 @router.get("/me", response_model=MeResponse, summary="当前账号信息")
 async def me(identity: CurrentIdentity, runtime: RuntimeDep) -> MeResponse:
     """The caller's identity as infotrack sees it: how an integrator checks a JWT mapping."""
-    scope = scope_for(identity, runtime.settings).public()
-    return MeResponse.model_validate({"data": {**identity.public(), "scope": scope}})
+    settings = runtime.settings
+    scope = scope_for(identity, settings).public()
+    role = identity.role or ""
+    permissions = {
+        "manageAccounts": role in settings.account_admin_roles,
+        "readAccessLog": role in settings.access_log_roles,
+    }
+    return MeResponse.model_validate(
+        {"data": {**identity.public(), "scope": scope, "permissions": permissions}}
+    )

@@ -36,6 +36,8 @@ class MeData(BaseModel):
     side: str | None
     via: str
     scope: dict[str, object]
+    # What the console may offer this caller (the server checks again on every call).
+    permissions: dict[str, bool]
 
 
 class MeResponse(BaseModel):

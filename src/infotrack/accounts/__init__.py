@@ -1,0 +1,1 @@
+"""Account administration over HTTP: the console's 账号 page."""

@@ -1,0 +1,122 @@
+"""``/api/accounts``: list, add, disable and enable accounts (the console's 账号 page)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Path
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from infotrack.accounts.schemas import (
+    AccountList,
+    AccountListResponse,
+    AccountResponse,
+    NewAccount,
+)
+from infotrack.accounts.service import (
+    Admin,
+    account_data,
+    add_managed_account,
+    admin_for,
+    change_state,
+    managed_accounts,
+)
+from infotrack.audit.access_log import AccessContext, record_access
+from infotrack.auth.deps import RuntimeDep
+from infotrack.db import session_scope
+from infotrack.history.router import Access
+from infotrack.models import Account
+from infotrack.runtime import Runtime
+
+router = APIRouter(prefix="/api/accounts", tags=["账号管理"])
+
+T = TypeVar("T")
+Username = Annotated[str, Path(max_length=64, description="用户名")]
+
+
+async def account_admin(ctx: Access, runtime: RuntimeDep) -> Admin:
+    """The caller, when their role may manage accounts; 403 otherwise."""
+    return admin_for(ctx.identity, runtime.settings)
+
+
+AccountAdmin = Annotated[Admin, Depends(account_admin)]
+
+
+def _unit_of_work(engine: Engine, work: Callable[[Session], T]) -> T:
+    # The edge: services only flush, this commits (or rolls back on any error).
+    with session_scope(engine) as session:
+        return work(session)
+
+
+async def _log(
+    runtime: Runtime, ctx: AccessContext, action: str, filters: dict[str, Any], rows: int
+) -> None:
+    settings = runtime.settings
+    await run_in_threadpool(
+        record_access, runtime.sources.wechat, settings.zone, ctx, action, filters, rows
+    )
+
+
+@router.get("", response_model=AccountListResponse, summary="账号列表")
+async def list_(admin: AccountAdmin, ctx: Access, runtime: RuntimeDep) -> AccountListResponse:
+    """Accounts the caller manages (every one, or their company's), oldest first."""
+    zone = runtime.settings.zone
+    accounts = await run_in_threadpool(
+        _unit_of_work, runtime.sources.wechat, lambda s: managed_accounts(s, admin)
+    )
+    items = [account_data(account, zone) for account in accounts]
+    scope = {} if admin.sees_all else {"company": admin.identity.company}
+    await _log(runtime, ctx, "account_list", scope, len(items))
+    return AccountListResponse(data=AccountList(items=items))
+
+
+@router.post("", response_model=AccountResponse, status_code=201, summary="新建账号")
+async def add(
+    body: NewAccount, admin: AccountAdmin, ctx: Access, runtime: RuntimeDep
+) -> AccountResponse:
+    """Add an account; outside 系统管理员, always in the caller's company."""
+    settings = runtime.settings
+    account = await run_in_threadpool(
+        _unit_of_work,
+        runtime.sources.wechat,
+        lambda s: add_managed_account(s, admin, body, settings),
+    )
+    filters = {"username": account.username, "role": account.role, "company": account.company}
+    await _log(runtime, ctx, "account_add", filters, 1)
+    return AccountResponse(message="账号已创建", data=account_data(account, settings.zone))
+
+
+@router.post("/{username}/disable", response_model=AccountResponse, summary="停用账号")
+async def disable(
+    username: Username, admin: AccountAdmin, ctx: Access, runtime: RuntimeDep
+) -> AccountResponse:
+    """Disable an account: its sessions stop at once here, within the cache TTL elsewhere."""
+    account = await _change(runtime, admin, username, disabled=True)
+    await _log(runtime, ctx, "account_disable", {"username": account.username}, 1)
+    return AccountResponse(message="账号已停用", data=account_data(account, runtime.settings.zone))
+
+
+@router.post("/{username}/enable", response_model=AccountResponse, summary="启用账号")
+async def enable(
+    username: Username, admin: AccountAdmin, ctx: Access, runtime: RuntimeDep
+) -> AccountResponse:
+    """Enable a disabled account again; its user signs in anew."""
+    account = await _change(runtime, admin, username, disabled=False)
+    await _log(runtime, ctx, "account_enable", {"username": account.username}, 1)
+    return AccountResponse(message="账号已启用", data=account_data(account, runtime.settings.zone))
+
+
+async def _change(runtime: Runtime, admin: Admin, username: str, *, disabled: bool) -> Account:
+    settings = runtime.settings
+    account = await run_in_threadpool(
+        _unit_of_work,
+        runtime.sources.wechat,
+        lambda s: change_state(s, admin, username, disabled=disabled, settings=settings),
+    )
+    # After the commit, not before: a request in between would cache the old state again.
+    # Enabling drops it too, or the fresh sign-in's token would meet the cached disabled row.
+    runtime.accounts.forget(account.id)
+    return account
