@@ -15,6 +15,7 @@ from infotrack import __version__
 from infotrack.accounts.router import router as accounts_router
 from infotrack.auth.router import router as auth_router
 from infotrack.config import Settings, get_settings
+from infotrack.console.router import mount_console
 from infotrack.errors import install_error_handlers
 from infotrack.exports.router import router as exports_router
 from infotrack.history.router import router as history_router
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(history_router)
     app.include_router(exports_router)
     app.include_router(accounts_router)
+    mount_console(app)
 
     @app.get("/healthz", tags=["运维"], summary="进程存活")
     async def healthz() -> dict[str, object]:

@@ -1,0 +1,1 @@
+"""The web console at ``/``, the browser SDK ``tracker.js`` and the demo CRM page."""
