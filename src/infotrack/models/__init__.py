@@ -2,8 +2,20 @@
 
 from infotrack.models.access_log import AccessLogEntry
 from infotrack.models.account import Account
+from infotrack.models.alert import Alert, AlertDelivery, DeliveryAttempt, WorkerState
 from infotrack.models.base import Base
 from infotrack.models.informationtra import SEED_COLUMNS, informationtra
 from infotrack.models.login_throttle import LoginThrottle
 
-__all__ = ["SEED_COLUMNS", "AccessLogEntry", "Account", "Base", "LoginThrottle", "informationtra"]
+__all__ = [
+    "SEED_COLUMNS",
+    "AccessLogEntry",
+    "Account",
+    "Alert",
+    "AlertDelivery",
+    "Base",
+    "DeliveryAttempt",
+    "LoginThrottle",
+    "WorkerState",
+    "informationtra",
+]

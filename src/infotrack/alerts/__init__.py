@@ -1,0 +1,1 @@
+"""Alerts on anomalous operations: rules, the evaluating worker, channels and digests."""
