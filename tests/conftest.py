@@ -123,6 +123,7 @@ def make_settings(urls: dict[str, str], data_dir: Path, **overrides: Any) -> Set
         "data_dir": data_dir,
         "log_requests": False,
         "log_level": "WARNING",
+        "alerts_in_process": False,  # tests that want the worker ask for it
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -226,6 +227,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
             "INFOTRACK_SECRET_KEY": settings.secret_key or SECRET,
             "INFOTRACK_DATA_DIR": str(settings.data_dir),
             "INFOTRACK_LOG_REQUESTS": "false",
+            "INFOTRACK_ALERTS_IN_PROCESS": "false",
             "COLUMNS": "200",
         }
     )

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from infotrack.alerts.cli import alerts_app
 from infotrack.auth.service import AccountFields, add_account, list_accounts, set_disabled
 from infotrack.config import Settings, get_settings
 from infotrack.db import Sources, session_scope
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 account_app = typer.Typer(help="Manage built-in operator accounts.", no_args_is_help=True)
 app.add_typer(account_app, name="account")
+app.add_typer(alerts_app, name="alerts")
 
 out = Console()
 err = Console(stderr=True)
@@ -173,9 +175,13 @@ def serve(
     """Serve the HTTP API (OpenAPI at /docs)."""
     import uvicorn
 
+    from infotrack.alerts.rules import load_rules
+
     settings = _settings()
     try:
         settings.resolved_secret_key()  # fail before forking, and share one generated key
+        if settings.alerts_in_process:
+            load_rules(settings.alert_rules_file)  # a bad rules file stops the start, clearly
     except AppError as exc:
         raise _fail(exc.message) from exc
     uvicorn.run(

@@ -126,6 +126,21 @@ class Settings(BaseSettings):
     # A TrueType font with CJK glyphs for PDFs; the bundled Droid Sans Fallback when unset.
     pdf_font: Path | None = None
 
+    # --- alerts -------------------------------------------------------------------------
+    # A TOML file of rules, channels, working hours and digests; built-in defaults when unset.
+    alert_rules_file: Path | None = None
+    # `infotrack serve` runs the alert worker too (a database lease keeps one active anywhere).
+    alerts_in_process: bool = True
+    alerts_poll_interval: float = Field(default=1.0, gt=0, le=60)  # seconds between tails
+    alerts_lease_ttl: float = Field(default=30.0, ge=3)  # seconds a silent worker keeps the lease
+    alerts_batch_size: int = Field(default=5000, ge=1, le=100_000)  # rows read per query
+    # How long an id gap is watched for a row that commits late (rolled-back inserts leave
+    # gaps forever; distributed engines leave long ones while a node uses its id block).
+    alerts_late_commit_grace: float = Field(default=3600.0, ge=0)
+    alerts_delivery_max_attempts: int = Field(default=10, ge=1, le=100)
+    # The console's address as people reach it, for links in notifications.
+    public_url: str | None = None
+
     # --- HTTP ---------------------------------------------------------------------------
     # The demo CRM page /demo/crm: auto = served while the demo data set is loaded.
     demo_pages: Literal["auto", "on", "off"] = "auto"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
@@ -14,6 +16,9 @@ from infotrack.customers.service import CustomerResolver
 from infotrack.db import AsyncSources, Sources
 from infotrack.maintenance.schema import find_cascade_fk
 from infotrack.tracking.recorder import Recorder
+
+if TYPE_CHECKING:
+    from infotrack.alerts.worker import AlertWorker
 
 
 @dataclass
@@ -28,6 +33,8 @@ class Runtime:
     accounts: AccountCache
     logins: LoginService
     hot: AsyncSources | None = None  # asyncio engines of the write path, made by start()
+    alerts: AlertWorker | None = None  # the in-process alert worker, when enabled
+    alerts_thread: threading.Thread | None = None
 
     @classmethod
     def build(cls, settings: Settings, sources: Sources | None = None) -> Runtime:
@@ -65,9 +72,24 @@ class Runtime:
         self.hot = AsyncSources.from_settings(self.settings)
         self.resolver.start(self.hot)
         self.recorder.start(self.hot.wechat)
+        if self.settings.alerts_in_process:
+            self._start_alerts()
+
+    def _start_alerts(self) -> None:
+        """The alert worker on a thread of its own; the lease keeps one active anywhere."""
+        from infotrack.alerts.worker import AlertWorker
+
+        self.alerts = AlertWorker(self.settings, self.sources.wechat)
+        self.alerts_thread = threading.Thread(
+            target=self.alerts.run_forever, name="infotrack-alerts", daemon=True
+        )
+        self.alerts_thread.start()
 
     async def stop(self) -> None:
-        """Answer what is queued, flush the writer, close the pools."""
+        """Answer what is queued, flush the writer, stop the alert worker, close the pools."""
+        if self.alerts is not None and self.alerts_thread is not None:
+            self.alerts.stop()
+            await run_in_threadpool(self.alerts_thread.join, 15)
         await self.resolver.stop()
         await self.recorder.stop()
         if self.hot is not None:
