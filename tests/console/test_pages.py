@@ -53,8 +53,16 @@ def test_me_tells_the_console_what_to_offer(
     create_account(sources, settings, "rep", role="业务员")
     admin = client.get("/api/auth/me", headers=bearer(client, "boss")).json()["data"]
     rep = client.get("/api/auth/me", headers=bearer(client, "rep")).json()["data"]
-    assert admin["permissions"] == {"manageAccounts": True, "readAccessLog": True}
-    assert rep["permissions"] == {"manageAccounts": False, "readAccessLog": False}
+    assert admin["permissions"] == {
+        "manageAccounts": True,
+        "readAccessLog": True,
+        "readAlerts": True,
+    }
+    assert rep["permissions"] == {
+        "manageAccounts": False,
+        "readAccessLog": False,
+        "readAlerts": False,
+    }
 
 
 def test_console_knows_every_event_type_with_the_servers_label() -> None:

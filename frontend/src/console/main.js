@@ -15,7 +15,7 @@ const NAV = [
   { path: '/records', label: 'nav.records', keepsFilters: true },
   { path: '/stats', label: 'nav.stats', keepsFilters: true },
   { path: '/export', label: 'nav.export', keepsFilters: true },
-  { path: '/alerts', label: 'nav.alerts' },
+  { path: '/alerts', label: 'nav.alerts', needs: 'readAlerts' },
   { path: '/accounts', label: 'nav.accounts', needs: 'manageAccounts' },
 ];
 

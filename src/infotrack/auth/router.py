@@ -50,11 +50,14 @@ async def logout(response: Response, runtime: RuntimeDep) -> dict[str, object]:
 async def me(identity: CurrentIdentity, runtime: RuntimeDep) -> MeResponse:
     """The caller's identity as infotrack sees it: how an integrator checks a JWT mapping."""
     settings = runtime.settings
-    scope = scope_for(identity, settings).public()
+    read_scope = scope_for(identity, settings)
+    scope = read_scope.public()
     role = identity.role or ""
     permissions = {
         "manageAccounts": role in settings.account_admin_roles,
         "readAccessLog": role in settings.access_log_roles,
+        # Alerts are handled by anyone who reads beyond their own records (alerts router).
+        "readAlerts": read_scope.kind != "own",
     }
     return MeResponse.model_validate(
         {"data": {**identity.public(), "scope": scope, "permissions": permissions}}
