@@ -13,13 +13,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, func, literal, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from infotrack.alerts.types import DigestNotice, Digests
+from infotrack.history.query import inferred_event_type
 from infotrack.models.alert import Alert
 from infotrack.models.informationtra import informationtra
-from infotrack.tracking.events import EventType, seed_texts
 
 t = informationtra.c
 
@@ -69,19 +69,6 @@ def due_periods(now: datetime, config: Digests, sent: set[str]) -> list[DigestPe
     return [period for period in due if period.key not in sent]
 
 
-def _event_type() -> ColumnElement[str]:
-    """The stored type, else the type of the CRM's text.
-
-    Mirrors ``TrailQuery.event_type`` (history/query.py), which needs the whole Settings for
-    its other columns; both build on ``seed_texts`` so the texts are listed once.
-    """
-    inferred = case(
-        *[(t.operationEvent == text, literal(code.value)) for text, code in seed_texts()],
-        else_=literal(EventType.OTHER.value),
-    )
-    return func.coalesce(t.event_type, inferred)
-
-
 def _order(counts: Counter[str], limit: int | None = None) -> tuple[tuple[str, int], ...]:
     """Largest first, ties by name, so a digest reads the same on every run and backend."""
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
@@ -102,7 +89,7 @@ def build_digests(
     console_url: str | None,
 ) -> list[DigestNotice]:
     """One notice per (company, department) with events in ``period`` or open alerts."""
-    event_type = _event_type().label("event_type")
+    event_type = inferred_event_type().label("event_type")
     trail = (
         select(t.tracompany, t.tradepartment, t.trauserName, event_type, func.count())
         .where(t.operationTime >= period.start, t.operationTime < period.end)

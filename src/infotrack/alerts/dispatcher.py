@@ -159,17 +159,26 @@ class Dispatcher:
         if channel is None:
             result = SendResult(False, None, f"渠道 {channel_name} 已不在规则文件中", False, 0)
         else:
-            notice = notice_from_json(raw_notice)
-            message = (
-                render_alert(notice) if isinstance(notice, AlertNotice) else render_digest(notice)
-            )
-            result = send(
-                self._http, channel, message, now=self.clock.time(), delivery_id=delivery_id
-            )
+            try:
+                notice = notice_from_json(raw_notice)
+            except ValueError:
+                notice = None  # a stored notice that cannot be read never will be: no retry
+            if notice is None:
+                result = SendResult(False, None, "通知内容已损坏,无法发送", False, 0)
+            else:
+                message = (
+                    render_alert(notice)
+                    if isinstance(notice, AlertNotice)
+                    else render_digest(notice)
+                )
+                result = send(
+                    self._http, channel, message, now=self.clock.time(), delivery_id=delivery_id
+                )
         self._record(delivery_id, channel_name, attempts, result)
 
     def _record(self, delivery_id: int, channel: str, attempts: int, result: SendResult) -> None:
         now = utc_after(self.clock, 0)
+        error = result.error[:500] if result.error else None  # the columns hold 500
         if result.ok:
             values: dict[str, object] = {"status": "sent", "sent_at": now, "last_error": None}
             self.counts.sent += 1
@@ -177,7 +186,7 @@ class Dispatcher:
         elif result.retryable and attempts < self.max_attempts:
             delay = min(self.backoff_base * 2 ** (attempts - 1), BACKOFF_MAX)
             delay *= random.uniform(0.9, 1.1)  # channels that failed together retry apart
-            values = {"next_attempt_at": utc_after(self.clock, delay), "last_error": result.error}
+            values = {"next_attempt_at": utc_after(self.clock, delay), "last_error": error}
             self.counts.retrying += 1
             log.warning(
                 "alert delivery %s to %s: attempt %s failed (%s); retry in %.0f s",
@@ -188,7 +197,7 @@ class Dispatcher:
                 delay,
             )
         else:
-            values = {"status": "failed", "last_error": result.error}
+            values = {"status": "failed", "last_error": error}
             self.counts.failed += 1
             log.error(
                 "alert delivery %s to %s: given up after attempt %s (%s)",
@@ -204,7 +213,7 @@ class Dispatcher:
                     attempted_at=now,
                     ok=result.ok,
                     status_code=result.status_code,
-                    error=(result.error or None) and result.error[:500],
+                    error=error,
                     elapsed_ms=result.elapsed_ms,
                 )
             )

@@ -20,6 +20,7 @@ and converting each event to a number would cost more than the comparisons it sa
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from bisect import bisect_left, bisect_right
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -137,7 +138,7 @@ class _CustomersMeasure(_Measure):
 S = TypeVar("S", bound=_Series)
 
 
-class _Tracker(Generic[S]):
+class _Tracker(ABC, Generic[S]):
     """One rule's state over all operators.
 
     Each kind gives the in-order path (``feed``, written out in full because it runs for every
@@ -167,9 +168,9 @@ class _Tracker(Generic[S]):
         self.series: dict[str, S] = {}
         self.cooling: dict[str, datetime] = {}  # operator key -> earliest window end to fire
 
+    @abstractmethod
     def feed(self, event: Event, fire: bool) -> Firing | None:
         """Take an event of a type the rule counts; return the firing it causes, if any."""
-        raise NotImplementedError
 
     # Hooks for the slow paths.
 

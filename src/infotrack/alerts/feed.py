@@ -7,6 +7,7 @@ not seen: the new rows above the high-water mark and any that committed late int
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -22,7 +23,7 @@ GAPS_PER_QUERY = 200  # ranges in one OR list; more are read in further queries
 OPERATOR_CACHE_MAX = 200_000
 
 
-class Feed:
+class Feed(ABC):
     """Reads one table's unseen rows in id order and makes events of them."""
 
     source: EventSource
@@ -32,13 +33,13 @@ class Feed:
         self._operators: dict[tuple[Any, ...], Operator] = {}
 
     # --- what subclasses define ------------------------------------------------------
+    @abstractmethod
     def columns(self) -> Sequence[ColumnElement[Any]]:
         """The columns read, id first and event time second."""
-        raise NotImplementedError
 
+    @abstractmethod
     def to_event(self, row: Sequence[Any]) -> Event | None:
         """The event of one row; None for rows that count for no rule."""
-        raise NotImplementedError
 
     # --- reading ---------------------------------------------------------------------
     @property

@@ -276,6 +276,7 @@ class AlertWorker:
         firings: list[Firing] = []
         now = self.clock.time()
         changed = False
+        latest: datetime | None = None  # the newest event time read in this step
         with self.engine.connect() as conn:
             for name, feed in self.feeds.items():
                 tail = self.tails[name]
@@ -295,10 +296,10 @@ class AlertWorker:
                     if newest is None or event.at > newest:
                         newest = event.at
                     firings.extend(self.evaluator.feed(event))
-                if newest is not None and (
-                    tail.last_event_at is None or newest.isoformat() > tail.last_event_at
-                ):
-                    tail.last_event_at = newest.isoformat()
+                if newest is not None:
+                    latest = newest if latest is None else max(latest, newest)
+                    if tail.last_event_at is None or newest.isoformat() > tail.last_event_at:
+                        tail.last_event_at = newest.isoformat()
                 dropped = tail.expire(now, self.settings.alerts_late_commit_grace)
                 for gap in dropped:
                     log.warning(
@@ -313,13 +314,13 @@ class AlertWorker:
                 with self.lease.fenced() as conn:
                     result.alerts = self._store(conn, firings)
                     self.lease.save_checkpoint(conn, self._checkpoint())
-            except LeaseLost:
+            except Exception:  # LeaseLost included: the in-memory state ran ahead of the store
+                self.ready = False
                 raise
-            except Exception:
-                self.ready = False  # the in-memory state ran ahead of what was stored
-                raise
-            if firings:
-                self.evaluator.expire(self.clock.local_now(self.zone))
+            if firings and latest is not None:
+                # By event time: a backlog being caught up is older than the wall clock, and
+                # its windows are still needed.
+                self.evaluator.expire(latest)
         return result
 
     def _store(self, conn: Connection, firings: list[Firing]) -> int:

@@ -32,6 +32,15 @@ from infotrack.tracking.events import EventType, seed_texts
 t = informationtra.c
 
 
+def inferred_event_type() -> ColumnElement[str]:
+    """``event_type``, or the type of the seed's text for rows the CRM wrote without one."""
+    inferred = case(
+        *[(t.operationEvent == text, literal(code.value)) for text, code in seed_texts()],
+        else_=literal(EventType.OTHER.value),
+    )
+    return func.coalesce(t.event_type, inferred)
+
+
 class TrailQuery:
     """Builds queries on ``informationtra`` for one configuration (customer table names)."""
 
@@ -43,11 +52,7 @@ class TrailQuery:
     # --- columns inferred for rows the CRM wrote itself ---------------------------------------
     def event_type(self) -> ColumnElement[str]:
         """``event_type``, or the type of the seed's text for rows without one."""
-        inferred = case(
-            *[(t.operationEvent == text, literal(code.value)) for text, code in seed_texts()],
-            else_=literal(EventType.OTHER.value),
-        )
-        return func.coalesce(t.event_type, inferred)
+        return inferred_event_type()
 
     def source(self) -> ColumnElement[str]:
         """``customer_source``, or wechat when ``users`` holds the id (it shares our database)."""
