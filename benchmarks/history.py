@@ -35,6 +35,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from infotrack.audit.chain import AuditKey
 from infotrack.auth.service import AccountFields, add_account  # noqa: E402
 from infotrack.config import Settings  # noqa: E402
 from infotrack.db import Sources, session_scope  # noqa: E402
@@ -77,7 +78,7 @@ def generate(sources: Sources, settings: Settings, rows: int, days: int) -> floa
     rng = random.Random(42)
     ops = operators()
     weights = [w for _, _, w in EVENTS]
-    recorder = Recorder(sources.wechat, settings.zone)
+    recorder = Recorder(sources.wechat, settings.zone, AuditKey(settings.resolved_audit_key()))
     now = local_now(settings.zone)
     # A trail is appended as things happen: ids follow time, as in production.
     times = sorted(

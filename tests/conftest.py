@@ -35,6 +35,7 @@ from infotrack.maintenance.schema import initialise
 MYSQL_SERVER_URL = os.environ.get("INFOTRACK_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
 REQUIRE_MYSQL = os.environ.get("INFOTRACK_TEST_REQUIRE_MYSQL") == "1"
 SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
+AUDIT_KEY = "test-audit-key-kept-apart-from-the-database-0123456789"
 PASSWORD = "s3cret-pass"
 
 
@@ -120,6 +121,7 @@ def make_settings(urls: dict[str, str], data_dir: Path, **overrides: Any) -> Set
         "wechat_db_url": urls["wechat"],
         "primary_db_url": urls["primary"],
         "secret_key": SECRET,
+        "audit_key": AUDIT_KEY,
         "data_dir": data_dir,
         "log_requests": False,
         "log_level": "WARNING",
@@ -225,6 +227,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
             "INFOTRACK_WECHAT_DB_URL": settings.wechat_db_url,
             "INFOTRACK_PRIMARY_DB_URL": settings.primary_db_url,
             "INFOTRACK_SECRET_KEY": settings.secret_key or SECRET,
+            "INFOTRACK_AUDIT_KEY": settings.audit_key or AUDIT_KEY,
             "INFOTRACK_DATA_DIR": str(settings.data_dir),
             "INFOTRACK_LOG_REQUESTS": "false",
             "INFOTRACK_ALERTS_IN_PROCESS": "false",

@@ -320,6 +320,9 @@ def doctor() -> None:
     raise typer.Exit(1 if failed else 0)
 
 
+# --- audit commands: each module adds its own command below this line ---
+
+
 def main() -> None:
     """Entry point of the ``infotrack`` console script."""
     try:

@@ -31,6 +31,7 @@ DEFAULT_ROLE_SCOPES: dict[str, ScopeKind] = {
     "审计": "company",
     "系统管理员": "all",
 }
+MIN_RETENTION_DAYS = 180
 IpNetworks = Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode]
 StrList = Annotated[list[str], NoDecode]
 
@@ -141,6 +142,27 @@ class Settings(BaseSettings):
     # The console's address as people reach it, for links in notifications.
     public_url: str | None = None
 
+    # --- audit --------------------------------------------------------------------------
+    # The chain's HMAC key: never stored in the database. INFOTRACK_AUDIT_KEY (at least 32
+    # characters) or a file holding it; generated under data_dir in the embedded mode.
+    audit_key: str | None = None
+    audit_key_file: Path | None = None
+    # Chain heads are checkpointed outside the database: appended to this file (default
+    # data_dir/audit-anchors.jsonl) and, when set, posted to a webhook.
+    audit_anchor_file: Path | None = None
+    audit_anchor_webhook_url: str | None = None
+    audit_anchor_webhook_secret: str | None = None
+    audit_anchor_interval: float = Field(default=3600.0, ge=1)  # seconds; `serve` anchors
+    # The CRM's own code also writes rows (unchained, reported as such); False: any unchained
+    # row is reported as tampering.
+    audit_external_writers: bool = True
+    # Days rows stay in the live table before they may be archived (China's Cybersecurity Law
+    # §21 asks for at least six months of logs).
+    retention_days: int = 3 * 365
+    # The migration user's URL for schema changes, archive and erase (the application user
+    # may only INSERT and SELECT the trail); the wechat URL when unset.
+    wechat_admin_db_url: str | None = None
+
     # --- HTTP ---------------------------------------------------------------------------
     # The demo CRM page /demo/crm: auto = served while the demo data set is loaded.
     demo_pages: Literal["auto", "on", "off"] = "auto"
@@ -178,9 +200,21 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
-    @field_validator("wechat_db_url", "primary_db_url")
+    @field_validator("retention_days")
     @classmethod
-    def _valid_url(cls, value: str) -> str:
+    def _retention_floor(cls, value: int) -> int:
+        if value < MIN_RETENTION_DAYS:
+            raise ValueError(
+                f"INFOTRACK_RETENTION_DAYS={value} 低于 {MIN_RETENTION_DAYS} 天:"
+                "《网络安全法》第二十一条要求网络日志留存不少于六个月"
+            )
+        return value
+
+    @field_validator("wechat_db_url", "primary_db_url", "wechat_admin_db_url")
+    @classmethod
+    def _valid_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         try:
             make_url(value)
         except Exception as exc:
@@ -220,6 +254,50 @@ class Settings(BaseSettings):
                 key_file,
             )
         return key_file.read_text(encoding="utf-8").strip()
+
+    def resolved_audit_key(self) -> bytes:
+        """The chain's HMAC key; generated and kept under ``data_dir`` in the embedded mode."""
+        if self.audit_key:
+            key = self.audit_key
+        elif self.audit_key_file:
+            try:
+                key = self.audit_key_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"无法读取 INFOTRACK_AUDIT_KEY_FILE {self.audit_key_file}:{exc.strerror}"
+                ) from exc
+        elif not self.embedded:
+            raise ConfigError(
+                "使用 MySQL 时必须设置 INFOTRACK_AUDIT_KEY 或 INFOTRACK_AUDIT_KEY_FILE"
+                "(防篡改链的密钥,不可存放在数据库中;多台主机必须共用同一个密钥)"
+            )
+        else:
+            key_file = self.data_dir / "audit_key"
+            if not key_file.exists():
+                key_file.parent.mkdir(parents=True, exist_ok=True)
+                key_file.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+                key_file.chmod(0o600)
+                log.warning(
+                    "INFOTRACK_AUDIT_KEY is not set: generated one in %s; keep a copy apart "
+                    "from the database, verifying the trail needs it",
+                    key_file,
+                )
+            key = key_file.read_text(encoding="utf-8").strip()
+        if len(key) < 32:
+            raise ConfigError("防篡改链密钥太短:至少需要 32 个字符")
+        if self.secret_key and key == self.secret_key:
+            raise ConfigError("INFOTRACK_AUDIT_KEY 不能与 INFOTRACK_SECRET_KEY 相同(职责分离)")
+        return key.encode("utf-8")
+
+    @property
+    def anchor_file(self) -> Path:
+        """Where anchors are appended."""
+        return self.audit_anchor_file or self.data_dir / "audit-anchors.jsonl"
+
+    @property
+    def admin_db_url(self) -> str:
+        """The URL schema changes, archives and erasures use."""
+        return self.wechat_admin_db_url or self.wechat_db_url
 
 
 @lru_cache

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
+from infotrack.audit.chain import AuditKey
 from infotrack.auth.service import AccountCache, LoginService
 from infotrack.auth.tokens import TokenService
 from infotrack.config import Settings
@@ -47,6 +48,7 @@ class Runtime:
             recorder=Recorder(
                 sources.wechat,
                 settings.zone,
+                AuditKey(settings.resolved_audit_key()),
                 batch_max=settings.write_batch_max,
                 timeout=settings.write_timeout,
             ),

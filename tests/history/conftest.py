@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
 from infotrack.app import create_app
+from infotrack.audit.chain import AuditKey
 from infotrack.auth.passwords import hash_password
 from infotrack.auth.tokens import TokenService
 from infotrack.config import Settings
@@ -168,7 +169,9 @@ def append(
         changes_json=json.dumps(changes, ensure_ascii=False) if changes else None,
         occurred_at=when,
     )
-    Recorder(sources.wechat, settings.zone).append_bulk([draft])
+    Recorder(sources.wechat, settings.zone, AuditKey(settings.resolved_audit_key())).append_bulk(
+        [draft]
+    )
     return latest_id(sources)
 
 

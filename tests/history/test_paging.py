@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from infotrack.audit.chain import AuditKey
 from infotrack.auth.tokens import TokenService
 from infotrack.config import Settings
 from infotrack.db import Sources
@@ -47,7 +48,9 @@ def bulk(sources: Sources, settings: Settings, cast: Cast, times: list[datetime]
         )
         for when in times
     ]
-    Recorder(sources.wechat, settings.zone).append_bulk(drafts)
+    Recorder(sources.wechat, settings.zone, AuditKey(settings.resolved_audit_key())).append_bulk(
+        drafts
+    )
 
 
 def newest_first(sources: Sources) -> list[int]:

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Select, Table, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select
 
 from infotrack.alerts.tail import Gap, TailState
 from infotrack.alerts.types import Event, EventSource, Operator
+from infotrack.kit.raw_rows import fetch_raw
 from infotrack.models import AccessLogEntry, informationtra
 from infotrack.tracking.events import infer_event_type
 
@@ -67,7 +68,7 @@ class Feed(ABC):
             .order_by(self.id_column)
             .limit(limit)
         )
-        return _fetch_raw(conn, query)
+        return fetch_raw(conn, query)
 
     def read_gaps(self, conn: Connection, gaps: list[Gap]) -> list[Sequence[Any]]:
         """Rows that have committed since into the gaps below the high-water mark."""
@@ -75,7 +76,7 @@ class Feed(ABC):
         for start in range(0, len(gaps), GAPS_PER_QUERY):
             chunk = gaps[start : start + GAPS_PER_QUERY]
             where = or_(*(self.id_column.between(gap.lo, gap.hi) for gap in chunk))
-            rows.extend(_fetch_raw(conn, select(*self.columns()).where(where)))
+            rows.extend(fetch_raw(conn, select(*self.columns()).where(where)))
         rows.sort(key=lambda row: row[0])
         return rows
 
@@ -108,28 +109,6 @@ class Feed(ABC):
             found = Operator(key, operator_id, name, company, department, role)
             self._operators[key_parts] = found
         return found
-
-
-def _fetch_raw(conn: Connection, query: Select[Any]) -> list[Sequence[Any]]:
-    """Rows as the driver returns them, without SQLAlchemy's per-row processing.
-
-    A third of the worker's time went to converting rows; here only the event time needs it
-    (SQLite returns text: :func:`_as_datetime`). Only for queries whose parameters are plain
-    integers, which need no conversion on the way in either.
-    """
-    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.construct_params()
-    args: Any = (
-        tuple(params[name] for name in compiled.positiontup or ())
-        if compiled.positional
-        else params
-    )
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(str(compiled), args)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
 
 
 def _as_datetime(value: Any) -> datetime:

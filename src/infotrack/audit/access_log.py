@@ -1,8 +1,14 @@
-"""The access log: every read of the trail is itself recorded, and readable by auditors."""
+"""The access log: every read of the trail, and every administrative act, is recorded here.
+
+Reads come from the API and the CLI (history, exports, stats…); administrative acts are
+account changes, rules changes, archives, erasures and anchors, each with who and when.
+"""
 
 from __future__ import annotations
 
+import getpass
 import json
+import socket
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -52,6 +58,48 @@ def record_access(
                 request_id=ctx.request_id,
             )
         )
+
+
+def cli_context(name: str | None = None) -> AccessContext:
+    """The person behind a CLI command: the OS account on this host (and a name if given).
+
+    CLI commands run on the server with the database credentials, so the OS account is the
+    accountable identity; ``name`` records who says they are acting (``--by``).
+    """
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry (containers): still say which host
+        user = "unknown"
+    host = socket.gethostname()
+    who = f"cli:{user}@{host}"[:128]
+    return AccessContext(
+        Identity(
+            via="cli",
+            operator_id=who,
+            company=None,
+            department=None,
+            organization=None,
+            role="CLI",
+            name=(name or user)[:100],
+            assistant=None,
+            side=None,
+        ),
+        client_addr=None,
+        request_id=None,
+    )
+
+
+def record_admin_act(
+    engine: Engine,
+    zone: ZoneInfo,
+    ctx: AccessContext,
+    action: str,
+    details: dict[str, Any],
+    row_count: int = 0,
+) -> None:
+    """Log an administrative act (``account_add``, ``rules_changed``, ``archive``, ``erase``,
+    ``anchor``…) with who and when; ``details`` says what was done, never personal data."""
+    record_access(engine, zone, ctx, action, details, row_count)
 
 
 def _scope_clause(scope: ReadScope) -> ColumnElement[bool]:

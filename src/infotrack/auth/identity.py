@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from infotrack.tracking.recorder import Operator
 
-Via = Literal["account", "jwt", "proxy"]
+Via = Literal["account", "jwt", "proxy", "cli"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import column, table
 
+from infotrack.audit.chain import CHAIN_COLUMNS, AuditKey, seal
+from infotrack.audit.writer_chain import WriterChain
 from infotrack.auth.service import AccountFields, add_account
 from infotrack.config import Settings
 from infotrack.db import Sources, session_scope
@@ -455,8 +457,11 @@ def _append_events(
     with _gc_paused():
         events = _events(targets, count, days, now, skip=done)
         if sources.wechat.dialect.name in BULK_DIALECTS:
-            rows = _sqlite_rows(events, accounts, now, days)
-            written = load_rows(sources.wechat, _ROW_COLUMNS, rows, len(events))
+            chain = WriterChain(AuditKey(settings.resolved_audit_key()), settings.zone, "demo")
+            with sources.wechat.connect() as conn:
+                chain.register(conn)
+            rows = _chained(chain, _sqlite_rows(events, accounts, now, days))
+            written = load_rows(sources.wechat, (*_ROW_COLUMNS, *CHAIN_COLUMNS), rows, len(events))
             return written, len(done) + written
         drafts = _drafts(events, accounts, now, days)
     written = _append_bulk(sources, settings, drafts)
@@ -482,6 +487,7 @@ def _append_bulk(sources: Sources, settings: Settings, drafts: Sequence[RecordDr
     recorder = Recorder(
         sources.wechat,
         settings.zone,
+        AuditKey(settings.resolved_audit_key()),
         fk_blocks_primary=find_cascade_fk(sources.wechat, settings.users_table) is not None,
     )
     written = 0
@@ -622,6 +628,16 @@ def _sqlite_rows(
         )
         for moment, actor, customer, kind, text, changes, request_id in events
     )
+
+
+def _chained(chain: WriterChain, rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """The rows with their chain columns appended (one transaction: the head is not kept)."""
+    assert chain.head is not None
+    key, head = chain.key, chain.head
+    for values in rows:
+        row = dict(zip(_ROW_COLUMNS, values, strict=True))
+        head = seal(key, head, [row])
+        yield (*values, row["chain_id"], row["chain_seq"], row["chain_prev"], row["chain_hash"])
 
 
 def _drafts(

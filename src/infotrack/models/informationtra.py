@@ -7,7 +7,7 @@ FK to ``users`` is deliberately absent (see DESIGN.md §1).
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text
 from sqlalchemy.types import TypeEngine
 
 from infotrack.db import MYSQL_TABLE_OPTIONS, metadata
@@ -41,10 +41,16 @@ informationtra = Table(
     Column("request_id", _exact(64), comment="幂等请求ID"),
     Column("client_addr", String(45), comment="客户端地址"),
     Column("changes", Text, comment="修改明细 JSON"),
+    # Tamper evidence (migration 0006, see infotrack.audit.chain): NULL on the CRM's own rows.
+    Column("chain_id", Integer, comment="防篡改链ID"),
+    Column("chain_seq", BigInteger, comment="链内序号"),
+    Column("chain_prev", String(64), comment="上一行的链哈希"),
+    Column("chain_hash", String(64), comment="本行的链哈希"),
     Index("idx_userId", "userId"),
     Index("idx_operationTime", "operationTime"),
     Index("idx_trauserName", "trauserName"),
     Index("uq_informationtra_request", "request_id", "operator_id", unique=True),
+    Index("uq_informationtra_chain", "chain_id", "chain_seq", unique=True),
     # Read side (migration 0004): each leads with a filter and ends with the sort key.
     Index("ix_informationtra_operator_time", "operator_id", "operationTime"),
     Index("ix_informationtra_name_time", "trauserName", "operationTime"),

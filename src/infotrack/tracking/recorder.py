@@ -6,6 +6,10 @@ and appends it in one transaction (group commit), so throughput follows the data
 rate rather than its commit rate.
 A future is resolved only after its row is committed: ``success: true`` always means durable.
 
+Every row is chained for tamper evidence (:mod:`infotrack.audit.chain`): a batch is sealed
+from the writer's chain head in memory and inserted with its hashes, so chaining costs no
+round trip; the head moves only when the commit succeeded.
+
 Idempotency lives here too: a client ``requestId`` is unique per operator (a unique index
 backs it), and a repeat answers with the first row instead of writing another. Rows without
 a client id get a server-made one, which also lets us read back the ids of a multi-row
@@ -15,6 +19,7 @@ insert portably (MySQL has no ``INSERT … RETURNING``; TiDB allocates ids per n
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +32,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from infotrack.audit.chain import AuditKey, ChainHead
+from infotrack.audit.writer_chain import WriterChain
 from infotrack.errors import AppError, CascadeForeignKeyBlocks, ServiceUnavailable
 from infotrack.kit.batcher import Batcher, BatchTimeout
 from infotrack.kit.clock import local_now
@@ -91,6 +98,7 @@ class Recorder:
         self,
         engine: Engine,
         zone: ZoneInfo,
+        key: AuditKey,
         *,
         batch_max: int = 500,
         timeout: float = 10.0,
@@ -102,6 +110,11 @@ class Recorder:
         # The seed's FK to users stands: contacts customers cannot be written (DESIGN.md §1).
         self.fk_blocks_primary = fk_blocks_primary
         self._held: HeldConnection | None = None
+        # The event-loop writer and the blocking entry points (CLI, imports) never share a
+        # chain: each appends to its own, so neither waits for the other.
+        self._writer_chain = WriterChain(key, zone, "writer")
+        self._sync_chain = WriterChain(key, zone, "cli")
+        self._sync_lock = threading.Lock()
         self._writer: Batcher[RecordDraft, RecordResult | AppError] = Batcher(
             "infotrack-writer", self._write_batch, _as_app_error, max_batch=batch_max
         )
@@ -140,6 +153,10 @@ class Recorder:
         if not (self.fk_blocks_primary and any(d.customer_source == "primary" for d in drafts)):
             try:
                 return list(await self._append_fast(held, drafts))
+            except _CommitUnknown as exc:
+                # The rows may be committed: the careful path finds them by request id.
+                log.warning("commit outcome unknown, chain restarted: %s", exc.__cause__)
+                await held.drop()
             except Exception as exc:
                 log.info("fast append fell back to the careful path: %s", exc)
                 await held.rollback()
@@ -147,7 +164,7 @@ class Recorder:
         # settles each row (it checks every request id first, so a batch whose commit
         # answer was lost is not written twice).
         try:
-            return await held.run_sync(self.append_on, drafts)
+            return await held.run_sync(self.append_on, drafts, self._writer_chain)
         except DBAPIError as exc:
             log.error("database unavailable while appending %d records: %s", len(drafts), exc)
             await held.drop()
@@ -158,6 +175,9 @@ class Recorder:
     ) -> list[RecordResult]:
         """The common case in three round trips: insert (a repeated request id is skipped by
         the unique index), read the ids back, commit."""
+        chain = self._writer_chain
+        if not chain.registered:
+            await held.run_sync(chain.register)
         now = local_now(self._zone)
         if held.mysql:
             skip_repeats = "ON DUPLICATE KEY UPDATE id = id"
@@ -167,8 +187,9 @@ class Recorder:
             times = _DATETIME_COLUMNS
         columns = ", ".join(held.name(c) for c in _INSERT_COLUMNS)
         rows = []
-        for draft in drafts:
-            row = _row(draft, draft.request_id, now)
+        sealed = [_row(draft, draft.request_id, now) for draft in drafts]
+        pending = chain.seal(sealed)
+        for row in sealed:
             for column in times:
                 # SQLite has no datetime type: store the text SQLAlchemy would store.
                 row[column] = row[column].strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -180,28 +201,44 @@ class Recorder:
         )
         request_ids = list({d.request_id for d in drafts})
         found = await held.fetch(
-            "SELECT id, {}, customer_source, request_id, operator_id FROM informationtra "
-            "WHERE request_id IN ({})".format(held.name("userId"), held.marks(len(request_ids))),
+            "SELECT id, {}, customer_source, request_id, operator_id, chain_id, chain_seq "
+            "FROM informationtra WHERE request_id IN ({})".format(
+                held.name("userId"), held.marks(len(request_ids))
+            ),
             request_ids,
         )
-        await held.commit()
-        stored = {(rid, op): (row_id, user, src) for row_id, user, src, rid, op in found}
+        stored = {
+            (rid, op): (row_id, user, src, c, n) for row_id, user, src, rid, op, c, n in found
+        }
         results = []
-        for draft in drafts:
-            row_id, user_id, source = stored[_key(draft)]  # KeyError: the careful path decides
+        for draft, row in zip(drafts, sealed, strict=True):
+            row_id, user_id, source, chain_id, seq = stored[_key(draft)]  # KeyError: careful path
+            if (chain_id, seq) != (row["chain_id"], row["chain_seq"]):
+                # A repeat the unique index skipped: its link is missing, so nothing of this
+                # batch may stay. Rolled back by the caller; the careful path settles it.
+                raise _RepeatInBatch(draft.request_id)
             results.append(RecordResult(int(row_id), str(user_id), source or ""))
+        try:
+            await held.commit()
+        except Exception as exc:
+            chain.abandon()
+            raise _CommitUnknown() from exc
+        chain.advance(pending)
         return results
 
     # --- the append itself (also used synchronously by the CLI) ------------------------------
     def append_many(self, drafts: Sequence[RecordDraft]) -> list[RecordResult | AppError]:
         """Append drafts, blocking (CLI, tests); see :meth:`append_on`."""
-        with self._engine.connect() as conn:
-            return self.append_on(conn, drafts)
+        with self._sync_lock, self._engine.connect() as conn:
+            return self.append_on(conn, drafts, self._sync_chain)
 
     def append_on(
-        self, conn: Connection, drafts: Sequence[RecordDraft]
+        self, conn: Connection, drafts: Sequence[RecordDraft], chain: WriterChain
     ) -> list[RecordResult | AppError]:
-        """Append drafts in one transaction; on a conflict, fall back to one at a time."""
+        """Append drafts in one transaction; on a conflict, fall back to one at a time.
+
+        ``chain`` is the caller's own: one writer at a time appends to it.
+        """
         outcomes: list[RecordResult | AppError | None] = [None] * len(drafts)
         writable: list[int] = []
         for index, draft in enumerate(drafts):
@@ -211,15 +248,14 @@ class Recorder:
                 writable.append(index)
         if writable:
             try:
-                with conn.begin():
-                    results = self._append(conn, [drafts[i] for i in writable])
+                results = self._append_committed(conn, [drafts[i] for i in writable], chain)
                 for index, result in zip(writable, results, strict=True):
                     outcomes[index] = result
             except (IntegrityError, DataError):
                 # A concurrent process took one of our request ids, a CRM FK or a column limit
                 # refused a row: settle each row alone so one bad row cannot fail its neighbours.
                 for index in writable:
-                    outcomes[index] = self._append_one(conn, drafts[index])
+                    outcomes[index] = self._append_one(conn, drafts[index], chain)
             except DBAPIError as exc:
                 log.error("database unavailable while appending %d records: %s", len(writable), exc)
                 for index in writable:
@@ -235,15 +271,42 @@ class Recorder:
             raise CascadeForeignKeyBlocks()
         now = local_now(self._zone)
         rows = [_row(draft, draft.request_id, now) for draft in drafts]
-        if rows:
-            with self._engine.begin() as conn:
+        if not rows:
+            return 0
+        with self._sync_lock, self._engine.connect() as conn:
+            chain = self._sync_chain
+            if not chain.registered:
+                chain.register(conn)
+            pending = chain.seal(rows)
+            tx = conn.begin()
+            try:
                 conn.execute(insert(informationtra), rows)
+            except BaseException:
+                tx.rollback()
+                raise
+            _commit(tx, chain, pending)
         return len(rows)
 
-    def _append_one(self, conn: Connection, draft: RecordDraft) -> RecordResult | AppError:
+    def _append_committed(
+        self, conn: Connection, drafts: Sequence[RecordDraft], chain: WriterChain
+    ) -> list[RecordResult]:
+        """:meth:`_append` in a transaction of its own; the chain moves once it is committed."""
+        if not chain.registered:
+            chain.register(conn)
+        tx = conn.begin()
         try:
-            with conn.begin():
-                return self._append(conn, [draft])[0]
+            results, pending = self._append(conn, drafts, chain)
+        except BaseException:
+            tx.rollback()
+            raise
+        _commit(tx, chain, pending)
+        return results
+
+    def _append_one(
+        self, conn: Connection, draft: RecordDraft, chain: WriterChain
+    ) -> RecordResult | AppError:
+        try:
+            return self._append_committed(conn, [draft], chain)[0]
         except IntegrityError as exc:
             if _mysql_errno(exc) == _MYSQL_FK_VIOLATION or "FOREIGN KEY" in str(exc.orig).upper():
                 if draft.customer_source == "primary":
@@ -264,8 +327,11 @@ class Recorder:
             log.error("database unavailable while appending a record: %s", exc)
             return ServiceUnavailable()
 
-    def _append(self, conn: Connection, drafts: Sequence[RecordDraft]) -> list[RecordResult]:
-        """Insert the new drafts and read back their ids; repeats answer the first row."""
+    def _append(
+        self, conn: Connection, drafts: Sequence[RecordDraft], chain: WriterChain
+    ) -> tuple[list[RecordResult], ChainHead | None]:
+        """Insert the new drafts (sealed on ``chain``) and read back their ids; repeats answer
+        the first row. Also returns the chain head to keep once committed."""
         existing = self._existing(conn, drafts)
         now = local_now(self._zone)
         rows: list[dict[str, Any]] = []
@@ -279,7 +345,9 @@ class Recorder:
                 continue
             fresh[key] = len(rows)
             rows.append(_row(draft, key[0], now))
+        pending = None
         if rows:
+            pending = chain.seal(rows)
             conn.execute(insert(informationtra), rows)
             ids = _ids_by_key(conn, list(fresh))
         results = []
@@ -290,7 +358,7 @@ class Recorder:
                 # A repeat later in the same batch answers with this row.
                 existing[key] = RecordResult(ids[key], draft.customer_id, draft.customer_source)
                 results.append(existing[key])
-        return results
+        return results, pending
 
     def _existing(
         self, conn: Connection, drafts: Sequence[RecordDraft]
@@ -312,6 +380,25 @@ class Recorder:
             for row in conn.execute(query)
             if (row.request_id, row.operator_id) in wanted
         }
+
+
+class _RepeatInBatch(Exception):
+    """The fast path met a request id already stored (the careful path answers it)."""
+
+
+class _CommitUnknown(Exception):
+    """The commit failed in flight: the batch may or may not be stored."""
+
+
+def _commit(tx: Any, chain: WriterChain, pending: ChainHead | None) -> None:
+    """Commit; keep the sealed head, or abandon the chain when the outcome is unknown."""
+    try:
+        tx.commit()
+    except BaseException:
+        chain.abandon()
+        raise
+    if pending is not None:
+        chain.advance(pending)
 
 
 def new_request_id() -> str:
