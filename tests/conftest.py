@@ -126,6 +126,7 @@ def make_settings(urls: dict[str, str], data_dir: Path, **overrides: Any) -> Set
         "log_requests": False,
         "log_level": "WARNING",
         "alerts_in_process": False,  # tests that want the worker ask for it
+        "audit_anchors_in_process": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -231,6 +232,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
             "INFOTRACK_DATA_DIR": str(settings.data_dir),
             "INFOTRACK_LOG_REQUESTS": "false",
             "INFOTRACK_ALERTS_IN_PROCESS": "false",
+            "INFOTRACK_AUDIT_ANCHORS_IN_PROCESS": "false",
             "COLUMNS": "200",
         }
     )

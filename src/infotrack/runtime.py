@@ -20,6 +20,7 @@ from infotrack.tracking.recorder import Recorder
 
 if TYPE_CHECKING:
     from infotrack.alerts.worker import AlertWorker
+    from infotrack.audit.anchor_scheduler import PeriodicAnchorer
 
 
 @dataclass
@@ -36,6 +37,8 @@ class Runtime:
     hot: AsyncSources | None = None  # asyncio engines of the write path, made by start()
     alerts: AlertWorker | None = None  # the in-process alert worker, when enabled
     alerts_thread: threading.Thread | None = None
+    anchors: PeriodicAnchorer | None = None  # periodic chain-head anchors, when enabled
+    anchors_thread: threading.Thread | None = None
 
     @classmethod
     def build(cls, settings: Settings, sources: Sources | None = None) -> Runtime:
@@ -76,6 +79,8 @@ class Runtime:
         self.recorder.start(self.hot.wechat)
         if self.settings.alerts_in_process:
             self._start_alerts()
+        if self.settings.audit_anchors_in_process:
+            self._start_anchors()
 
     def _start_alerts(self) -> None:
         """The alert worker on a thread of its own; the lease keeps one active anywhere."""
@@ -87,11 +92,25 @@ class Runtime:
         )
         self.alerts_thread.start()
 
+    def _start_anchors(self) -> None:
+        """Periodic anchors on a thread of their own; a lease keeps one process anchoring."""
+        from infotrack.audit.anchor_scheduler import PeriodicAnchorer
+
+        key = AuditKey(self.settings.resolved_audit_key())
+        self.anchors = PeriodicAnchorer(self.settings, self.sources.wechat, key)
+        self.anchors_thread = threading.Thread(
+            target=self.anchors.run_forever, name="infotrack-anchors", daemon=True
+        )
+        self.anchors_thread.start()
+
     async def stop(self) -> None:
         """Answer what is queued, flush the writer, stop the alert worker, close the pools."""
         if self.alerts is not None and self.alerts_thread is not None:
             self.alerts.stop()
             await run_in_threadpool(self.alerts_thread.join, 15)
+        if self.anchors is not None and self.anchors_thread is not None:
+            self.anchors.stop()
+            await run_in_threadpool(self.anchors_thread.join, 15)
         await self.resolver.stop()
         await self.recorder.stop()
         if self.hot is not None:
