@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from infotrack import __version__
 from infotrack.accounts.router import router as accounts_router
 from infotrack.alerts.router import router as alerts_router
+from infotrack.audit.router import router as audit_router
 from infotrack.auth.router import router as auth_router
 from infotrack.config import Settings, get_settings
 from infotrack.console.router import mount_console
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(exports_router)
     app.include_router(accounts_router)
     app.include_router(alerts_router)
+    app.include_router(audit_router)
     mount_console(app)
 
     @app.get("/healthz", tags=["运维"], summary="进程存活")
