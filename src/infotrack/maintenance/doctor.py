@@ -1,16 +1,19 @@
 """``infotrack doctor``: check the set-up and say in plain words what to fix.
 
-Each check gives ``ok``, ``warn`` (works, but something will surprise you) or ``fail``
-(infotrack cannot work like this). Nothing here writes to a database or raises: a check that
-cannot run reports why instead of a stack trace.
+Each check gives ``ok``, ``warn`` (works, but something will surprise you), ``fail``
+(infotrack cannot work like this) or ``info`` (worth knowing, nothing to fix). Nothing here
+changes a database or raises: a check that cannot run reports why instead of a stack trace.
+The one write attempted, the append-only probe, matches no row and is rolled back.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from rich.console import Console
@@ -19,14 +22,17 @@ from sqlalchemy import Inspector, inspect, select, text
 from sqlalchemy import Text as TextType
 from sqlalchemy.engine import Engine
 
+from infotrack.audit.chain import AuditKey
+from infotrack.audit.grants import APPEND_ONLY_TABLES, Rewrites, probe_rewrites
 from infotrack.config import Settings
-from infotrack.db import Sources, is_mysql
+from infotrack.db import Sources, is_mysql, make_engine
+from infotrack.errors import ConfigError
 from infotrack.kit.phone import canonical_or_none
 from infotrack.maintenance.schema import current_revision, find_cascade_fk, head_revision
 from infotrack.models.customers import CustomerSource, customer_sources
 from infotrack.models.informationtra import SEED_COLUMNS, informationtra
 
-Status = Literal["ok", "warn", "fail"]
+Status = Literal["ok", "warn", "fail", "info"]
 
 # Phone values read per customer table: enough to see a pattern, bounded on huge tables.
 SCAN_LIMIT = 200_000
@@ -53,7 +59,7 @@ def short_reason(exc: BaseException) -> str:
 
 def run_checks(sources: Sources, settings: Settings) -> list[Check]:
     """Every check, in the order a person would fix things."""
-    checks = [_secret(settings)]
+    checks = [_secret(settings), _audit_key(settings), _anchor_file(settings)]
     answers = {}
     for name, engine in (("wechat", sources.wechat), ("primary", sources.primary)):
         check = _connection(name, engine)
@@ -61,6 +67,7 @@ def run_checks(sources: Sources, settings: Settings) -> list[Check]:
         answers[name] = check.status == "ok"
     if answers["wechat"]:
         checks += _guarded("informationtra", _trail_checks(sources.wechat, settings))
+        checks += list(_append_only_checks(sources.wechat, settings))
     for src, engine in zip(
         customer_sources(settings), (sources.wechat, sources.primary), strict=True
     ):
@@ -75,6 +82,7 @@ def print_report(checks: list[Check], console: Console) -> bool:
         "ok": ("✓ 正常", "green"),
         "warn": ("! 警告", "yellow"),
         "fail": ("✗ 失败", "bold red"),
+        "info": ("i 说明", "cyan"),
     }
     for check in checks:
         label, style = labels[check.status]
@@ -82,7 +90,7 @@ def print_report(checks: list[Check], console: Console) -> bool:
             Text.assemble((label, style), "  ", (check.name, "bold"), ":", check.message),
             soft_wrap=True,
         )
-        if check.fix and check.status != "ok":
+        if check.fix and check.status in ("warn", "fail"):
             console.print(Text.assemble("        修复:", check.fix), soft_wrap=True)
     failed = sum(c.status == "fail" for c in checks)
     warned = sum(c.status == "warn" for c in checks)
@@ -118,6 +126,67 @@ _NEW_KEY = (
     'export INFOTRACK_SECRET_KEY="$(python3 -c '
     "'import secrets; print(secrets.token_urlsafe(48))')\""
 )
+
+
+def _audit_key(settings: Settings) -> Check:
+    name = "防篡改密钥"
+    generated = settings.data_dir / "audit_key"
+    configured = settings.audit_key or settings.audit_key_file
+    if settings.embedded and not configured and not generated.exists():
+        return Check(
+            name,
+            "ok",
+            f"未设置;单机模式首次记录时在 {generated} 自动生成(请在数据库之外另存一份:校验需要它)",
+        )
+    try:
+        key = AuditKey(settings.resolved_audit_key())
+    except (ConfigError, ValueError) as exc:  # ValueError: a key file that is not text
+        reason = exc.message if isinstance(exc, ConfigError) else f"密钥文件无法读取({exc})"
+        return Check(name, "fail", reason, _AUDIT_KEY_FIX)
+    if settings.audit_key:
+        where = "INFOTRACK_AUDIT_KEY"
+    elif settings.audit_key_file:
+        where = f"INFOTRACK_AUDIT_KEY_FILE({settings.audit_key_file})"
+    else:
+        where = f"自动生成的 {generated}"
+    return Check(
+        name, "ok", f"{where} 可用,密钥标识 {key.key_id};密钥不在数据库中,请在别处另存一份"
+    )
+
+
+_AUDIT_KEY_FIX = (
+    "设置至少 32 个字符、与 INFOTRACK_SECRET_KEY 不同的 INFOTRACK_AUDIT_KEY"
+    "(或 INFOTRACK_AUDIT_KEY_FILE),多台主机用同一个值;已有记录时必须用原来的密钥"
+)
+
+
+def _anchor_file(settings: Settings) -> Check:
+    name = "锚点文件"
+    path = settings.anchor_file
+    problem = _unwritable(path)
+    if problem:
+        return Check(
+            name,
+            "fail",
+            f"无法追加写入 {path}({problem}):链头无法锚定到数据库之外,整条链被重算时发现不了",
+            "把 INFOTRACK_AUDIT_ANCHOR_FILE 设为服务账号可写的文件(最好位于数据库主机之外)",
+        )
+    state = "可以追加写入" if path.exists() else "尚不存在,首次锚定时创建"
+    return Check(name, "ok", f"{path} {state}")
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why the service could not append to ``path`` (creating it and its folders), or None."""
+    if path.exists():
+        if not path.is_file():
+            return "不是普通文件"
+        return None if os.access(path, os.W_OK) else "没有写权限"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} 不是目录"
+    return None if os.access(folder, os.W_OK | os.X_OK) else f"目录 {folder} 没有写权限"
 
 
 def _connection(name: str, engine: Engine) -> Check:
@@ -213,6 +282,91 @@ def _cascade_fk(engine: Engine, settings: Settings) -> Check:
         f"而删除 {settings.users_table} 中的客户会连带删除他的全部操作记录,审计轨迹就没了",
         fix,
     )
+
+
+# --- append-only ---------------------------------------------------------------------------
+def _append_only_checks(engine: Engine, settings: Settings) -> Iterator[Check]:
+    """Whether the application account can rewrite the trail: tried, not read from grants."""
+    name = "只追加"
+    if engine.dialect.name == "sqlite":
+        yield Check(
+            name,
+            "info",
+            "SQLite 没有数据库账号:谁能改写 informationtra 由数据库文件的权限决定(只让运行 "
+            "infotrack 的系统账号可写);改写会被防篡改链发现(`infotrack verify`)。"
+            "要由数据库禁止改写,请使用 MySQL/MariaDB 并运行 `infotrack grants`",
+        )
+        return
+    insp = inspect(engine)
+    try:
+        found = [probe_rewrites(engine, t) for t in APPEND_ONLY_TABLES if insp.has_table(t)]
+    except Exception as exc:  # neither allowed nor refused for lack of privilege: unknown
+        yield Check(
+            name,
+            "warn",
+            f"无法确认应用账号能否改写操作记录({short_reason(exc)})",
+            "用应用账号手工执行 UPDATE informationtra SET id = id WHERE 1 = 0,应被拒绝",
+        )
+        return
+    if not found:
+        return  # not initialised: the trail checks already say so
+    who = engine.url.username or "(默认账号)"
+    loose = [r for r in found if r.possible]
+    if loose:
+        yield Check(
+            name,
+            "warn",
+            f"应用账号 {who} 可以 {';'.join(_describe(r) for r in loose)}:拿到这个账号密码的人"
+            "能直接改写操作记录或访问日志(防篡改链会发现,但数据库不会阻止)",
+            "运行 `infotrack grants`,以 root 执行它打印的语句,再把 INFOTRACK_WECHAT_DB_URL "
+            "换成其中的应用账号(init、archive、erase 使用 INFOTRACK_WECHAT_ADMIN_DB_URL)",
+        )
+    else:
+        tables = "、".join(r.table for r in found)
+        yield Check(
+            name,
+            "ok",
+            f"数据库拒绝应用账号 {who} 对 {tables} 的 UPDATE 和 DELETE:只追加由数据库强制执行",
+        )
+    if settings.wechat_admin_db_url or not loose:
+        yield _migration_account(settings)
+
+
+def _describe(rewrites: Rewrites) -> str:
+    parts = []
+    if rewrites.all_columns:
+        parts.append(f"UPDATE {rewrites.table}")
+    elif rewrites.updatable:
+        parts.append(f"UPDATE {rewrites.table} 的列 {'、'.join(rewrites.updatable)}")
+    if rewrites.deletable:
+        parts.append(f"DELETE {rewrites.table}")
+    return "、".join(parts)
+
+
+def _migration_account(settings: Settings) -> Check:
+    name = "迁移账号"
+    if not settings.wechat_admin_db_url:
+        return Check(
+            name,
+            "info",
+            "未设置 INFOTRACK_WECHAT_ADMIN_DB_URL:服务不需要它;运行 `infotrack init`、archive、"
+            "erase 时请在那个环境里设置迁移账号的地址(应用账号没有建表和改写记录的权限)",
+        )
+    engine = make_engine(settings.wechat_admin_db_url, pool_size=1)
+    url = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # whatever the driver raises, the answer is "does not answer"
+        return Check(
+            name,
+            "fail",
+            f"无法用 INFOTRACK_WECHAT_ADMIN_DB_URL 连接 {url}({short_reason(exc)})",
+            "检查迁移账号的地址和密码(`infotrack grants` 打印的 INFOTRACK_WECHAT_ADMIN_DB_URL)",
+        )
+    finally:
+        engine.dispose()
+    return Check(name, "ok", f"INFOTRACK_WECHAT_ADMIN_DB_URL({url})可以连接")
 
 
 # --- customer tables ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
 from infotrack.config import Settings
-from infotrack.db import Sources, is_mysql
+from infotrack.db import Sources, is_mysql, make_engine, normalise_url
 from infotrack.models.customers import creatable_contacts, creatable_users
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,22 @@ def find_cascade_fk(engine: Engine, users_table: str) -> str | None:
         if fk.get("referred_table") == users_table:
             return fk.get("name") or "(unnamed)"
     return None
+
+
+def migration_sources(settings: Settings) -> Sources:
+    """The engines ``init`` works with: the migration user's on wechat when one is configured.
+
+    The application user may only INSERT and SELECT the trail, so it cannot run DDL:
+    ``INFOTRACK_WECHAT_ADMIN_DB_URL`` names the account that can. The primary source keeps its
+    own URL unless it is the wechat database: there infotrack only ever creates ``contacts``
+    on a fresh install, and only reads it otherwise.
+    """
+    if not settings.wechat_admin_db_url:
+        return Sources.from_settings(settings)
+    wechat = make_engine(settings.wechat_admin_db_url, pool_size=2)
+    if normalise_url(settings.primary_db_url) == normalise_url(settings.wechat_db_url):
+        return Sources(wechat=wechat, primary=wechat)
+    return Sources(wechat=wechat, primary=make_engine(settings.primary_db_url, pool_size=2))
 
 
 def initialise(
