@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -114,10 +114,17 @@ class Settings(BaseSettings):
     role_scopes: dict[str, ScopeKind] = Field(default_factory=lambda: dict(DEFAULT_ROLE_SCOPES))
     # Roles that see phone numbers in full; everyone else reads 138****8000.
     unmasked_roles: StrList = Field(default_factory=lambda: ["管理员", "审计", "系统管理员"])
-    # Roles that may read the access log (within their scope).
-    access_log_roles: StrList = Field(default_factory=lambda: ["管理员", "审计", "系统管理员"])
+    # Separation of duties: account administration (管理员) and audit (审计) are different
+    # people's jobs. Roles that may read the access log (within their scope):
+    access_log_roles: StrList = Field(default_factory=lambda: ["审计", "系统管理员"])
     # Roles that may manage accounts: every account with an "all" scope, else their company's.
+    # Whoever may manage accounts never sees the access-log entries of their own acts.
     account_admin_roles: StrList = Field(default_factory=lambda: ["管理员", "系统管理员"])
+    # Roles that may run the trail check (/audit/verify).
+    verify_audit_roles: StrList = Field(default_factory=lambda: ["审计", "系统管理员"])
+    # Roles allowed to hold both duties (account administration, and the access log or the
+    # check); any other role configured on both sides is refused at start.
+    dual_duty_roles: StrList = Field(default_factory=lambda: ["系统管理员"])
 
     # --- exports ------------------------------------------------------------------------
     # Most rows one export may hold, per format; over it the export is refused (never cut).
@@ -153,6 +160,7 @@ class Settings(BaseSettings):
     audit_anchor_webhook_url: str | None = None
     audit_anchor_webhook_secret: str | None = None
     audit_anchor_interval: float = Field(default=3600.0, ge=1)  # seconds; `serve` anchors
+    audit_anchors_in_process: bool = True  # `serve` anchors periodically (a lease: one anywhere)
     # The CRM's own code also writes rows (unchained, reported as such); False: any unchained
     # row is reported as tampering.
     audit_external_writers: bool = True
@@ -185,6 +193,8 @@ class Settings(BaseSettings):
         "unmasked_roles",
         "access_log_roles",
         "account_admin_roles",
+        "verify_audit_roles",
+        "dual_duty_roles",
         mode="before",
     )
     @classmethod
@@ -209,6 +219,20 @@ class Settings(BaseSettings):
                 "《网络安全法》第二十一条要求网络日志留存不少于六个月"
             )
         return value
+
+    @model_validator(mode="after")
+    def _duties_apart(self) -> Settings:
+        # Checked here, at start, so a deployment cannot drift into one role both managing
+        # accounts and auditing what the account managers did without saying so.
+        auditing = set(self.access_log_roles) | set(self.verify_audit_roles)
+        both = sorted((set(self.account_admin_roles) & auditing) - set(self.dual_duty_roles))
+        if both:
+            raise ValueError(
+                f"角色 {'、'.join(both)} 既能管理账号(INFOTRACK_ACCOUNT_ADMIN_ROLES)又能审计"
+                "(INFOTRACK_ACCESS_LOG_ROLES / INFOTRACK_VERIFY_AUDIT_ROLES),违反职责分离;"
+                "确需如此,请把它加入 INFOTRACK_DUAL_DUTY_ROLES"
+            )
+        return self
 
     @field_validator("wechat_db_url", "primary_db_url", "wechat_admin_db_url")
     @classmethod

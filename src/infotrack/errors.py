@@ -15,6 +15,7 @@ Hierarchy::
     ├── PayloadTooLarge (413)
     ├── Unauthorized (401)          no or bad credentials
     ├── Forbidden (403)
+    │   └── SeparationOfDuties      an administrator auditing, or an auditor administering
     ├── NotFound (404)
     │   └── CustomerNotFound
     ├── Conflict (409)
@@ -86,6 +87,17 @@ class Forbidden(AppError):
     status = 403
     code = "forbidden"
     message = "没有权限执行此操作"
+
+
+class SeparationOfDuties(Forbidden):
+    """The act belongs to the other duty: administrators do not audit, auditors do not administer.
+
+    Kept apart from a plain 403 so a client (and an auditor reading refusals) can tell "your
+    role is too small" from "your role is on the other side of the separation".
+    """
+
+    code = "separation_of_duties"
+    message = "账号管理与审计职责分离:此操作不属于你的职责"
 
 
 class NotFound(AppError):

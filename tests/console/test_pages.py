@@ -50,17 +50,37 @@ def test_me_tells_the_console_what_to_offer(
     client: TestClient, sources: Sources, settings: Settings
 ) -> None:
     create_account(sources, settings, "boss", role="管理员")
+    create_account(sources, settings, "auditor", role="审计")
+    create_account(sources, settings, "root", role="系统管理员")
     create_account(sources, settings, "rep", role="业务员")
-    admin = client.get("/api/auth/me", headers=bearer(client, "boss")).json()["data"]
-    rep = client.get("/api/auth/me", headers=bearer(client, "rep")).json()["data"]
-    assert admin["permissions"] == {
+
+    def permissions(username: str) -> dict[str, bool]:
+        me = client.get("/api/auth/me", headers=bearer(client, username)).json()["data"]
+        return dict(me["permissions"])
+
+    # 管理员 administers accounts, 审计 audits: separate duties; 系统管理员 holds both.
+    assert permissions("boss") == {
         "manageAccounts": True,
-        "readAccessLog": True,
+        "readAccessLog": False,
+        "verifyAudit": False,
         "readAlerts": True,
     }
-    assert rep["permissions"] == {
+    assert permissions("auditor") == {
+        "manageAccounts": False,
+        "readAccessLog": True,
+        "verifyAudit": True,
+        "readAlerts": True,
+    }
+    assert permissions("root") == {
+        "manageAccounts": True,
+        "readAccessLog": True,
+        "verifyAudit": True,
+        "readAlerts": True,
+    }
+    assert permissions("rep") == {
         "manageAccounts": False,
         "readAccessLog": False,
+        "verifyAudit": False,
         "readAlerts": False,
     }
 

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
-from infotrack.config import Settings
+from infotrack.config import DEFAULT_ROLE_SCOPES, Settings
 from infotrack.db import Sources
 from infotrack.exports import service as export_service
 from infotrack.exports.columns import HEADERS
@@ -210,8 +210,10 @@ def test_pdf_reads_back_chinese_masked_and_names_its_exporter(
 def test_over_the_row_limit_is_refused_and_logged_as_an_attempt(
     client_with: ClientFactory, cast: Cast, trail: Trail
 ) -> None:
-    client = client_with(export_max_rows_pdf=5)
-    headers = cast["zhouhao"].headers
+    # A group-level auditor: reads every company's rows, and (not administering accounts)
+    # the access-log entries of their own exports.
+    client = client_with(export_max_rows_pdf=5, role_scopes={**DEFAULT_ROLE_SCOPES, "审计": "all"})
+    headers = cast["sunli"].headers
     response = client.get(EXPORT, params={"format": "pdf"}, headers=headers)
     assert_error(response, 400, "export_too_large")
     message = response.json()["message"]
@@ -253,10 +255,11 @@ def test_every_export_is_in_the_access_log_with_its_row_count(
 def test_bad_requests_are_refused_clearly_and_leave_no_trace(
     client: TestClient, cast: Cast, trail: Trail, params: dict[str, str], code: str
 ) -> None:
-    headers = cast["zhouhao"].headers
+    # 审计: reads the access log, their own entries included (系统管理员 would not see theirs)
+    headers = cast["sunli"].headers
     assert_error(client.get(EXPORT, params=params, headers=headers), 400, code)
     entries = fetch(client, headers, ACCESS_LOG)["items"]
-    assert not [e for e in entries if e["action"] == "export"]
+    assert [e["action"] for e in entries] == []  # not even an attempt
 
 
 def test_export_needs_a_signed_in_reader(client: TestClient, trail: Trail) -> None:

@@ -1,4 +1,8 @@
-"""Every read of the trail is logged; the log is readable by 管理员/审计/系统管理员 within scope."""
+"""Every read of the trail is logged; the log is readable by 审计/系统管理员 within scope.
+
+管理员 (account administration) is refused it, and a reader who may manage accounts
+(系统管理员) never sees the entries of their own reads and acts (tests/audit/test_duties.py).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from infotrack.config import DEFAULT_ROLE_SCOPES
 from tests.history.conftest import (
     ACCESS_LOG,
     COMPANY_A,
@@ -37,10 +42,12 @@ def log_of(client: TestClient, headers: dict[str, str], **params: Any) -> list[d
 
 
 def test_each_read_is_logged_with_who_what_and_how_many(
-    client: TestClient, cast: Cast, trail: Trail
+    client_with: ClientFactory, cast: Cast, trail: Trail
 ) -> None:
+    # A group-level auditor (审计 reading every company) sees every read, 周浩's included.
+    client = client_with(role_scopes={**DEFAULT_ROLE_SCOPES, "审计": "all"})
     answers = reads(client, cast)
-    entries = log_of(client, cast["zhouhao"].headers)
+    entries = log_of(client, cast["sunli"].headers)
     assert [e["action"] for e in entries] == ["history", "history", "timeline", "stats", "history"]
     history, stats, timeline = entries[4], entries[3], entries[2]
 
@@ -78,15 +85,13 @@ def test_each_read_is_logged_with_who_what_and_how_many(
 
 
 def test_readers_of_the_log_see_it_within_their_scope(
-    client: TestClient, cast: Cast, trail: Trail
+    client: TestClient, client_with: ClientFactory, cast: Cast, trail: Trail
 ) -> None:
     reads(client, cast)
     a_readers = {"张伟", "王强", "钱军"}
-    for username in ("qianjun", "sunli"):  # 管理员 and 审计 of company A
-        entries = log_of(client, cast[username].headers)
-        assert {e["company"] for e in entries} == {COMPANY_A}, username
-        names = {e["operatorName"] for e in entries if e["action"] != "access_log"}
-        assert names == a_readers, username
+    entries = log_of(client, cast["sunli"].headers)  # 审计 of company A
+    assert {e["company"] for e in entries} == {COMPANY_A}
+    assert {e["operatorName"] for e in entries} == a_readers
     # reading the log is itself logged (after the listing, so the next read shows it)
     latest = log_of(client, cast["sunli"].headers, limit=1)[0]
     assert latest["operatorName"] == "孙丽"
@@ -94,12 +99,19 @@ def test_readers_of_the_log_see_it_within_their_scope(
     assert latest["filters"] == {"limit": 50, "beforeId": None}
     assert latest["rowCount"] == len(entries)
 
-    company_b = log_of(client, cast["zhengyu"].headers)
-    assert {e["operatorName"] for e in company_b} == {"郑宇"}
+    # 管理员 reading the log only where explicitly configured; even then not their own entries
+    dual = client_with(
+        access_log_roles="管理员,审计,系统管理员", dual_duty_roles="管理员,系统管理员"
+    )
+    fetch(dual, cast["zhangwei_b"].headers)
+    company_b = log_of(dual, cast["zhengyu"].headers)
+    assert {e["operatorName"] for e in company_b} == {"张伟"}  # 郑宇's own read is not shown
     assert {e["company"] for e in company_b} == {COMPANY_B}
 
     everything = log_of(client, cast["zhouhao"].headers, limit=200)
     assert {e["company"] for e in everything} >= {COMPANY_A, COMPANY_B}
+    # 系统管理员 also manages accounts: the entries of their own reads are not theirs to read
+    assert "周浩" not in {e["operatorName"] for e in everything}
     # paging by id
     first = fetch(client, cast["zhouhao"].headers, ACCESS_LOG, limit=3)
     assert len(first["items"]) == 3
@@ -117,6 +129,10 @@ def test_others_are_refused_the_log(
         response = client.get(ACCESS_LOG, headers=cast[username].headers)
         body = assert_error(response, 403, "forbidden_role")
         assert "访问日志" in body["message"]
+    for username in ("qianjun", "zhengyu"):  # 管理员: account administration, not audit
+        response = client.get(ACCESS_LOG, headers=cast[username].headers)
+        body = assert_error(response, 403, "separation_of_duties")
+        assert "访问日志" in body["message"]
     assert client.get(ACCESS_LOG).status_code == 401
     assert_error(client.get(ACCESS_LOG, params={"limit": 0}, headers=cast["zhouhao"].headers), 400)
 
@@ -125,4 +141,5 @@ def test_others_are_refused_the_log(
     entries = log_of(app, cast["wangqiang"].headers)
     assert {e["department"] for e in entries} == {"销售一部"}
     assert {e["operatorName"] for e in entries} == {"张伟", "王强"}
-    assert_error(app.get(ACCESS_LOG, headers=cast["qianjun"].headers), 403, "forbidden_role")
+    assert_error(app.get(ACCESS_LOG, headers=cast["zhaomin"].headers), 403, "forbidden_role")
+    assert_error(app.get(ACCESS_LOG, headers=cast["qianjun"].headers), 403, "separation_of_duties")

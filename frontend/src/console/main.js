@@ -3,6 +3,7 @@ import { api, ApiError } from './api.js';
 import { h, notice, replace } from './dom.js';
 import { filterQuery, filtersFrom } from './filters.js';
 import { applyDocumentLang, currentLang, setLang, t } from './i18n.js';
+import { accessLogPage } from './pages/access-log.js';
 import { accountsPage } from './pages/accounts.js';
 import { alertsPage } from './pages/alerts.js';
 import { exportPage } from './pages/export.js';
@@ -17,6 +18,7 @@ const NAV = [
   { path: '/export', label: 'nav.export', keepsFilters: true },
   { path: '/alerts', label: 'nav.alerts', needs: 'readAlerts' },
   { path: '/accounts', label: 'nav.accounts', needs: 'manageAccounts' },
+  { path: '/access-log', label: 'nav.accessLog', needs: 'readAccessLog' },
 ];
 
 let me = null;
@@ -118,6 +120,7 @@ function route() {
   else if (path === '/export') exportPage(view, ctx);
   else if (path === '/alerts') alertsPage(view, ctx);
   else if (path === '/accounts') accountsPage(view, ctx);
+  else if (path === '/access-log') accessLogPage(view, ctx);
   else recordsPage(view, ctx);
   window.scrollTo(0, 0);
 }

@@ -1,4 +1,9 @@
-"""``/api/accounts``: list, add, disable and enable accounts (the console's 账号 page)."""
+"""``/api/accounts``: list, add, disable and enable accounts (the console's 账号 page).
+
+Each act is written to the access log in the transaction that makes it (``account_add``,
+``account_disable``, ``account_enable``), so no act is committed without its entry.
+There is no endpoint that changes an account's role: a new role is a new account.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +23,14 @@ from infotrack.accounts.schemas import (
 )
 from infotrack.accounts.service import (
     Admin,
+    account_act,
     account_data,
     add_managed_account,
     admin_for,
     change_state,
     managed_accounts,
 )
-from infotrack.audit.access_log import AccessContext, record_access
+from infotrack.audit.access_log import AccessContext, add_entry, record_access
 from infotrack.auth.deps import RuntimeDep
 from infotrack.db import session_scope
 from infotrack.history.router import Access
@@ -79,13 +85,14 @@ async def add(
 ) -> AccountResponse:
     """Add an account; outside 系统管理员, always in the caller's company."""
     settings = runtime.settings
-    account = await run_in_threadpool(
-        _unit_of_work,
-        runtime.sources.wechat,
-        lambda s: add_managed_account(s, admin, body, settings),
-    )
-    filters = {"username": account.username, "role": account.role, "company": account.company}
-    await _log(runtime, ctx, "account_add", filters, 1)
+
+    def work(session: Session) -> Account:
+        account = add_managed_account(session, admin, body, settings)
+        # In the same transaction: an account nobody can see being added is never committed.
+        add_entry(session, settings.zone, ctx, "account_add", account_act(account), 1)
+        return account
+
+    account = await run_in_threadpool(_unit_of_work, runtime.sources.wechat, work)
     return AccountResponse(message="账号已创建", data=account_data(account, settings.zone))
 
 
@@ -94,8 +101,7 @@ async def disable(
     username: Username, admin: AccountAdmin, ctx: Access, runtime: RuntimeDep
 ) -> AccountResponse:
     """Disable an account: its sessions stop at once here, within the cache TTL elsewhere."""
-    account = await _change(runtime, admin, username, disabled=True)
-    await _log(runtime, ctx, "account_disable", {"username": account.username}, 1)
+    account = await _change(runtime, admin, ctx, username, disabled=True)
     return AccountResponse(message="账号已停用", data=account_data(account, runtime.settings.zone))
 
 
@@ -104,18 +110,22 @@ async def enable(
     username: Username, admin: AccountAdmin, ctx: Access, runtime: RuntimeDep
 ) -> AccountResponse:
     """Enable a disabled account again; its user signs in anew."""
-    account = await _change(runtime, admin, username, disabled=False)
-    await _log(runtime, ctx, "account_enable", {"username": account.username}, 1)
+    account = await _change(runtime, admin, ctx, username, disabled=False)
     return AccountResponse(message="账号已启用", data=account_data(account, runtime.settings.zone))
 
 
-async def _change(runtime: Runtime, admin: Admin, username: str, *, disabled: bool) -> Account:
+async def _change(
+    runtime: Runtime, admin: Admin, ctx: AccessContext, username: str, *, disabled: bool
+) -> Account:
     settings = runtime.settings
-    account = await run_in_threadpool(
-        _unit_of_work,
-        runtime.sources.wechat,
-        lambda s: change_state(s, admin, username, disabled=disabled, settings=settings),
-    )
+    action = "account_disable" if disabled else "account_enable"
+
+    def work(session: Session) -> Account:
+        account = change_state(session, admin, username, disabled=disabled, settings=settings)
+        add_entry(session, settings.zone, ctx, action, {"username": account.username}, 1)
+        return account
+
+    account = await run_in_threadpool(_unit_of_work, runtime.sources.wechat, work)
     # After the commit, not before: a request in between would cache the old state again.
     # Enabling drops it too, or the fresh sign-in's token would meet the cached disabled row.
     runtime.accounts.forget(account.id)

@@ -2,9 +2,11 @@
 
 An admin is a caller whose role is in ``INFOTRACK_ACCOUNT_ADMIN_ROLES``. One whose read scope
 is "all" manages every account. Any other admin manages only their own company's accounts,
-cannot grant (or disable) a role whose scope is "all", and is never told that another
-company's account exists. Nobody disables their own account. These functions only flush:
-the caller's session scope commits.
+cannot grant (or disable) a role whose scope is "all" or an audit role, and is never told
+that another company's account exists. Nobody disables their own account. Auditors (the
+access-log and verify roles) are refused: administration and audit are separate duties.
+These functions only flush: the caller's session scope commits, together with the act's
+access-log entry.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from infotrack.accounts.schemas import AccountData, NewAccount
 from infotrack.auth.identity import Identity
 from infotrack.auth.service import AccountFields, add_account, list_accounts, set_disabled
 from infotrack.config import Settings
-from infotrack.errors import BadRequest, Forbidden, NotFound
+from infotrack.errors import BadRequest, Forbidden, NotFound, SeparationOfDuties
 from infotrack.history.scope import scope_for
 from infotrack.kit.clock import to_aware
 from infotrack.models import Account
@@ -41,15 +43,39 @@ class Admin:
 
 
 def admin_for(identity: Identity, settings: Settings) -> Admin:
-    """The caller as an account admin; 403 unless their role may manage accounts."""
-    if (identity.role or "") not in settings.account_admin_roles:
-        raise Forbidden("只有管理员或系统管理员可以管理账号", code="forbidden_role")
+    """The caller as an account admin; 403 unless their role may manage accounts.
+
+    An auditor is refused with ``separation_of_duties``: whoever checks what account
+    administrators did must not be able to do it themselves.
+    """
+    role = identity.role or ""
+    if role not in settings.account_admin_roles:
+        admins = "、".join(settings.account_admin_roles) or "(未配置)"
+        if role in settings.access_log_roles or role in settings.verify_audit_roles:
+            raise SeparationOfDuties(
+                f"{role}负责审计,不能管理账号:账号管理与审计职责分离,账号由{admins}管理"
+            )
+        raise Forbidden(f"只有{admins}可以管理账号", code="forbidden_role")
     return Admin(identity, sees_all=scope_for(identity, settings).kind == "all")
 
 
 def grants_all(role: str | None, settings: Settings) -> bool:
     """True when the role reads every company's records."""
     return settings.role_scopes.get(role or "", "own") == "all"
+
+
+def reserved_role(role: str | None, settings: Settings) -> bool:
+    """True when only an admin who sees all may grant, disable or enable the role.
+
+    Besides the roles that read everything, the audit roles: a company's administrator who
+    could make (or replace) an auditor account could read the log of their own acts through it.
+    """
+    name = role or ""
+    return (
+        grants_all(role, settings)
+        or name in settings.access_log_roles
+        or name in settings.verify_audit_roles
+    )
 
 
 def account_data(account: Account, zone: ZoneInfo) -> AccountData:
@@ -70,6 +96,11 @@ def account_data(account: Account, zone: ZoneInfo) -> AccountData:
     )
 
 
+def account_act(account: Account) -> dict[str, str | None]:
+    """What the access log keeps of an added account: who it is and what it may do."""
+    return {"username": account.username, "role": account.role, "company": account.company}
+
+
 def managed_accounts(session: Session, admin: Admin) -> list[Account]:
     """The accounts this admin manages, oldest first."""
     # A few hundred operators at most: filtering auth's list keeps one query for accounts.
@@ -88,7 +119,7 @@ def add_managed_account(
         if company is not None and company != own:
             raise Forbidden(f"只能为本公司({own})创建账号", code="forbidden_company")
         company = own
-        if grants_all(body.role, settings):
+        if reserved_role(body.role, settings):
             raise Forbidden(
                 f"只有系统管理员可以创建角色为 {body.role} 的账号", code="forbidden_role_grant"
             )
@@ -115,7 +146,7 @@ def change_state(
     if account is None or not admin.manages(account):
         # Another company's account answers as a missing one: its existence is not theirs to know.
         raise NotFound(f"账号 {username} 不存在", code="account_not_found")
-    if not admin.sees_all and grants_all(account.role, settings):
+    if not admin.sees_all and reserved_role(account.role, settings):
         raise Forbidden(
             f"只有系统管理员可以停用或启用角色为 {account.role} 的账号",
             code="forbidden_role_grant",

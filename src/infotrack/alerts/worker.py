@@ -6,7 +6,8 @@ holds the lease it repeats: read what is new since the checkpoint (late commits 
 then store the alerts, their notifications and the new checkpoint in ONE fenced transaction.
 A restart therefore resumes exactly where the last commit left off: the windows are refilled
 from rows already evaluated (nothing fires while they are), and cooldowns come back from the
-stored alerts, so nothing is missed and nothing repeats.
+stored alerts, so nothing is missed and nothing repeats. A change of the rules file is
+written to the access log once, by the lease holder (:mod:`infotrack.alerts.rules_log`).
 """
 
 from __future__ import annotations
@@ -31,17 +32,19 @@ from infotrack.alerts.feed import AccessFeed, Feed, TrailFeed
 from infotrack.alerts.lease import Lease, LeaseLost, utc_after
 from infotrack.alerts.messages import notice_to_json
 from infotrack.alerts.rules import RulesError, load_rules
+from infotrack.alerts.rules_log import rules_change_entry, rules_digest
 from infotrack.alerts.tail import TailState
 from infotrack.alerts.types import AlertNotice, DigestNotice, Firing
 from infotrack.config import Settings
 from infotrack.kit.clock import Clock
-from infotrack.models import Alert, AlertDelivery
+from infotrack.models import AccessLogEntry, Alert, AlertDelivery
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "alerts"
 ALERTS = cast(Table, Alert.__table__)
 DELIVERIES = cast(Table, AlertDelivery.__table__)
+ACCESS_LOG = cast(Table, AccessLogEntry.__table__)
 DIGESTS_REMEMBERED = 30  # digest periods kept in the checkpoint as "sent"
 
 
@@ -63,8 +66,12 @@ class AlertWorker:
         self.clock = clock or Clock()
         self.zone = settings.zone
         self.rules_path: Path | None = settings.alert_rules_file
-        self.ruleset = load_rules(self.rules_path)  # a bad file is refused here, at start
         self._rules_mtime = self._mtime()
+        # A bad file is refused here, at start. The digest is taken first: a file replaced
+        # in between is seen again at the next reload (its mtime moved).
+        self._rules_digest = rules_digest(self.rules_path)
+        self.ruleset = load_rules(self.rules_path)
+        self._rules_recorded: str | None = None  # from the checkpoint, in prepare()
         self.lease = Lease(engine, LEASE_NAME, settings.alerts_lease_ttl, self.clock)
         self.feeds: dict[str, Feed] = {"trail": TrailFeed(), "access": AccessFeed()}
         self.tails: dict[str, TailState] = {}
@@ -112,6 +119,7 @@ class AlertWorker:
             self.reload_rules_if_changed()
             if not self.ready:
                 self.prepare()
+            self.record_rules_change()
             result = self.step()
             self.queue_digests()
             if not result.rows:
@@ -132,6 +140,7 @@ class AlertWorker:
         total = StepResult()
         try:
             self.prepare()
+            self.record_rules_change()
             while True:
                 result = self.step()
                 total.rows += result.rows
@@ -181,13 +190,42 @@ class AlertWorker:
             return False
         self._rules_mtime = mtime
         try:
+            digest = rules_digest(self.rules_path)
             ruleset = load_rules(self.rules_path)
         except RulesError as exc:
             log.error("alert rules not reloaded, the rules in force stay: %s", exc.message)
             return False
         self.ruleset = ruleset
+        self._rules_digest = digest
         self.ready = False  # new windows: warm them up from what was evaluated already
         log.info("alert rules reloaded from %s: %d rules", ruleset.source, len(ruleset.rules))
+        return True
+
+    def record_rules_change(self) -> bool:
+        """Write ``rules_changed`` to the access log when the rules in force are not the ones
+        last recorded (:mod:`infotrack.alerts.rules_log`); True when it did."""
+        previous, digest = self._rules_recorded, self._rules_digest
+        if digest == previous:
+            return False
+        entry = rules_change_entry(
+            self.rules_path, digest, previous, self.ruleset, self.clock.local_now(self.zone)
+        )
+        self._rules_recorded = digest  # the checkpoint below remembers it
+        try:
+            with self.lease.fenced() as conn:
+                inserted = conn.execute(insert(ACCESS_LOG).values(**entry))
+                entry_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
+                access = self.tails.get("access")
+                if access is not None and entry_id == access.high + 1:
+                    # Its own entry, next in line: nothing to evaluate, so not read back.
+                    # Further on, other entries come first and the feed reads it with them.
+                    access.observe(entry_id, self.clock.time())
+                self.lease.save_checkpoint(conn, self._checkpoint())
+        except Exception:
+            self._rules_recorded = previous  # not committed: try again next round
+            self.ready = False  # the tails in memory may have moved: reload the checkpoint
+            raise
+        log.info("alert rules change recorded in the access log (sha256 %s)", digest)
         return True
 
     def _feed_window(self, name: str) -> timedelta:
@@ -213,11 +251,13 @@ class AlertWorker:
                     for name, feed in self.feeds.items()
                 }
                 self.digests_sent = []
+                self._rules_recorded = None
             else:
                 self.tails = {
                     name: TailState.from_json(stored["tails"][name]) for name in self.feeds
                 }
                 self.digests_sent = list(stored.get("digestsSent", []))
+                self._rules_recorded = stored.get("rulesSha256")
             earliest = self._warm_up(conn)
             self._restore_cooldowns(conn, earliest)
         if stored is None:  # from now on, every row counts: remember where that starts
@@ -267,6 +307,7 @@ class AlertWorker:
             "version": 1,
             "tails": {name: tail.to_json() for name, tail in self.tails.items()},
             "digestsSent": self.digests_sent[-DIGESTS_REMEMBERED:],
+            "rulesSha256": self._rules_recorded,  # the rules last written to the access log
         }
 
     # --- evaluation ---------------------------------------------------------------------

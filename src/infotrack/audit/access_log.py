@@ -2,6 +2,11 @@
 
 Reads come from the API and the CLI (history, exports, stats…); administrative acts are
 account changes, rules changes, archives, erasures and anchors, each with who and when.
+
+The log is append-only for infotrack: nothing here (or anywhere in the package) updates or
+deletes an entry, and the application user's grants allow only INSERT and SELECT on it.
+Whoever may administer accounts never reads the entries of their own acts
+(:func:`list_access`'s ``hide_operator``): the administrator is not their own auditor.
 """
 
 from __future__ import annotations
@@ -10,11 +15,13 @@ import getpass
 import json
 import socket
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, false, select, true
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from infotrack.auth.identity import Identity
 from infotrack.db import session_scope
@@ -32,6 +39,42 @@ class AccessContext:
     request_id: str | None = None
 
 
+def entry_values(
+    ctx: AccessContext,
+    action: str,
+    filters: dict[str, Any],
+    row_count: int,
+    occurred_at: datetime,
+) -> dict[str, Any]:
+    """The columns of one access-log entry (for writers that insert in their own transaction)."""
+    who = ctx.identity
+    return {
+        "occurred_at": occurred_at,
+        "operator_id": who.operator_id,
+        "operator_name": who.name,
+        "company": who.company,
+        "department": who.department,
+        "role": who.role,
+        "action": action,
+        "filters": json.dumps(filters, ensure_ascii=False, default=str),
+        "row_count": row_count,
+        "client_addr": ctx.client_addr,
+        "request_id": ctx.request_id,
+    }
+
+
+def add_entry(
+    session: Session,
+    zone: ZoneInfo,
+    ctx: AccessContext,
+    action: str,
+    filters: dict[str, Any],
+    row_count: int,
+) -> None:
+    """Add one entry to ``session``: it commits with the act it records, or not at all."""
+    session.add(AccessLogEntry(**entry_values(ctx, action, filters, row_count, local_now(zone))))
+
+
 def record_access(
     engine: Engine,
     zone: ZoneInfo,
@@ -41,23 +84,8 @@ def record_access(
     row_count: int,
 ) -> None:
     """Append one access-log entry (its own short transaction)."""
-    who = ctx.identity
     with session_scope(engine) as session:
-        session.add(
-            AccessLogEntry(
-                occurred_at=local_now(zone),
-                operator_id=who.operator_id,
-                operator_name=who.name,
-                company=who.company,
-                department=who.department,
-                role=who.role,
-                action=action,
-                filters=json.dumps(filters, ensure_ascii=False, default=str),
-                row_count=row_count,
-                client_addr=ctx.client_addr,
-                request_id=ctx.request_id,
-            )
-        )
+        add_entry(session, zone, ctx, action, filters, row_count)
 
 
 def cli_context(name: str | None = None) -> AccessContext:
@@ -89,6 +117,25 @@ def cli_context(name: str | None = None) -> AccessContext:
     )
 
 
+def system_context(operator_id: str, name: str) -> AccessContext:
+    """A process of infotrack itself acting (the alert worker noticing a new rules file)."""
+    # An id that names what acted; over the column's width, the end (a file's name) is kept.
+    who = operator_id if len(operator_id) <= 128 else "…" + operator_id[-127:]
+    return AccessContext(
+        Identity(
+            via="cli",  # a process on the server, accountable like the CLI
+            operator_id=who,
+            company=None,
+            department=None,
+            organization=None,
+            role="系统",
+            name=name[:100],
+            assistant=None,
+            side=None,
+        )
+    )
+
+
 def record_admin_act(
     engine: Engine,
     zone: ZoneInfo,
@@ -116,11 +163,23 @@ def _scope_clause(scope: ReadScope) -> ColumnElement[bool]:
 
 
 def list_access(
-    engine: Engine, zone: ZoneInfo, scope: ReadScope, *, before_id: int | None, limit: int
+    engine: Engine,
+    zone: ZoneInfo,
+    scope: ReadScope,
+    *,
+    before_id: int | None,
+    limit: int,
+    hide_operator: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Entries within the reader's scope, newest first."""
+    """Entries within the reader's scope, newest first; none of ``hide_operator``'s.
+
+    ``hide_operator`` is the reader's own operator id when they may administer accounts:
+    the entries of an administrator's acts are for someone else to read.
+    """
     log = AccessLogEntry
     query = select(log).where(_scope_clause(scope))
+    if hide_operator is not None:
+        query = query.where(log.operator_id != hide_operator)
     if before_id is not None:
         query = query.where(log.id < before_id)
     query = query.order_by(log.id.desc()).limit(limit)

@@ -53,9 +53,11 @@ async def me(identity: CurrentIdentity, runtime: RuntimeDep) -> MeResponse:
     read_scope = scope_for(identity, settings)
     scope = read_scope.public()
     role = identity.role or ""
+    # The same checks the endpoints make: the console offers what the server allows.
     permissions = {
         "manageAccounts": role in settings.account_admin_roles,
         "readAccessLog": role in settings.access_log_roles,
+        "verifyAudit": role in settings.verify_audit_roles,
         # Alerts are handled by anyone who reads beyond their own records (alerts router).
         "readAlerts": read_scope.kind != "own",
     }

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from infotrack.audit.access_log import AccessContext, list_access, record_access
 from infotrack.auth.deps import CurrentIdentity, RuntimeDep, client_address
-from infotrack.errors import BadRequest, Forbidden
+from infotrack.errors import BadRequest, Forbidden, SeparationOfDuties
 from infotrack.history.schemas import GROUP_BYS, TrailFilters, parse_filters, parse_limit
 from infotrack.history.scope import scope_for
 from infotrack.history.service import HistoryService
@@ -131,22 +131,37 @@ async def stats(
     return {"success": True, "data": data}
 
 
-@router.get("/access-log", summary="访问日志(谁查看了什么)", tags=["审计"])
+@router.get("/access-log", summary="访问日志(谁查看了什么、谁做了哪些管理操作)", tags=["审计"])
 async def access_log(
     ctx: Access,
     runtime: RuntimeDep,
     limit: Annotated[int | None, Query(description="每页条数 1–200,默认 50")] = None,
     beforeId: Annotated[int | None, Query(description="上一页最后一条的 id")] = None,
 ) -> dict[str, Any]:
-    """Reads of the trail, newest first; 管理员/审计/系统管理员 only, within their scope."""
+    """Reads of the trail and administrative acts, newest first; 审计/系统管理员 only, within
+    their scope. A reader who may manage accounts never sees the entries of their own acts."""
     settings = runtime.settings
-    if (ctx.identity.role or "") not in settings.access_log_roles:
-        raise Forbidden("只有管理员、审计或系统管理员可以查看访问日志", code="forbidden_role")
+    role = ctx.identity.role or ""
+    if role not in settings.access_log_roles:
+        readers = "、".join(settings.access_log_roles) or "(未配置)"
+        if role in settings.account_admin_roles:
+            raise SeparationOfDuties(
+                f"{role}负责账号管理,不能查看访问日志:账号管理与审计职责分离,"
+                f"访问日志由{readers}查看"
+            )
+        raise Forbidden(f"只有{readers}可以查看访问日志", code="forbidden_role")
+    hide = ctx.identity.operator_id if role in settings.account_admin_roles else None
     scope = scope_for(ctx.identity, settings)
     size = parse_limit(limit)
     engine = runtime.sources.wechat
     entries = await run_in_threadpool(
-        list_access, engine, settings.zone, scope, before_id=beforeId, limit=size
+        list_access,
+        engine,
+        settings.zone,
+        scope,
+        before_id=beforeId,
+        limit=size,
+        hide_operator=hide,
     )
     next_before = entries[-1]["id"] if len(entries) == size else None
     # Reading the access log is itself a read worth recording.
