@@ -6,14 +6,19 @@ import sys
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from infotrack.accounts.cli import account_app
 from infotrack.alerts.cli import alerts_app
-from infotrack.auth.service import AccountFields, add_account, list_accounts, set_disabled
+from infotrack.audit.anchor_cli import anchor_command
+from infotrack.audit.archive_cli import archive_app
+from infotrack.audit.erase_cli import erase_command
+from infotrack.audit.grants import grants_command
+from infotrack.audit.verify_cli import verify_command
 from infotrack.config import Settings, get_settings
-from infotrack.db import Sources, session_scope
+from infotrack.db import Sources
 from infotrack.errors import AppError
 from infotrack.history.schemas import TrailFilters, parse_filters
 from infotrack.logs import configure_logging
@@ -24,9 +29,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-account_app = typer.Typer(help="Manage built-in operator accounts.", no_args_is_help=True)
 app.add_typer(account_app, name="account")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(archive_app, name="archive")
+# Audit and compliance (each command lives with its module in infotrack.audit).
+app.command("verify")(verify_command)
+app.command("anchor")(anchor_command)
+app.command("erase")(erase_command)
+app.command("grants")(grants_command)
 
 out = Console()
 err = Console(stderr=True)
@@ -54,10 +64,10 @@ def init(
     ] = False,
 ) -> None:
     """Create what is missing in both sources and upgrade our schema (idempotent)."""
-    from infotrack.maintenance.schema import initialise
+    from infotrack.maintenance.schema import initialise, migration_sources
 
     settings = _settings()
-    sources = Sources.from_settings(settings)
+    sources = migration_sources(settings)  # the migration user's URL when one is set
     try:
         report = initialise(sources, settings, drop_cascade_fk=drop_cascade_fk)
     except AppError as exc:
@@ -80,92 +90,6 @@ def init(
         )
 
 
-@account_app.command("add")
-def account_add(
-    username: str,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
-    company: Annotated[str | None, typer.Option(help="公司")] = None,
-    department: Annotated[str | None, typer.Option(help="部门")] = None,
-    organization: Annotated[str | None, typer.Option(help="组织")] = None,
-    role: Annotated[str | None, typer.Option(help="角色,如 业务员 / 经理 / 管理员")] = None,
-    name: Annotated[str | None, typer.Option(help="姓名")] = None,
-    assistant: Annotated[str | None, typer.Option(help="协助人")] = None,
-    side: Annotated[str, typer.Option(help="supply(供应端)or sales(销售端)")] = "supply",
-) -> None:
-    """Add an account; the password comes from stdin (never from the command line)."""
-    if not password_stdin:
-        raise _fail("请用 --password-stdin 从标准输入提供密码(命令行参数会留在 shell 历史里)", 2)
-    password = sys.stdin.readline().rstrip("\r\n")
-    settings = _settings()
-    sources = Sources.from_settings(settings)
-    fields = AccountFields(company, department, organization, role, name, assistant, side)
-    try:
-        with session_scope(sources.wechat) as session:
-            account = add_account(session, username, password, fields, settings.zone)
-            account_id = account.id
-    except AppError as exc:
-        raise _fail(exc.message) from exc
-    finally:
-        sources.dispose()
-    out.print(f"account [bold]{username}[/] added (operator id account:{account_id})")
-
-
-@account_app.command("list")
-def account_list() -> None:
-    """List accounts."""
-    settings = _settings()
-    sources = Sources.from_settings(settings)
-    try:
-        with session_scope(sources.wechat) as session:
-            accounts = list_accounts(session)
-    finally:
-        sources.dispose()
-    table = Table(
-        "id", "username", "姓名", "公司", "部门", "组织", "角色", "协助人", "side", "状态"
-    )
-    for a in accounts:
-        table.add_row(
-            str(a.id),
-            a.username,
-            a.name or "",
-            a.company or "",
-            a.department or "",
-            a.organization or "",
-            a.role or "",
-            a.assistant or "",
-            a.side,
-            "停用" if a.disabled else "启用",
-        )
-    out.print(table)
-
-
-@account_app.command("disable")
-def account_disable(username: str) -> None:
-    """Disable an account: its tokens stop working within seconds."""
-    _toggle(username, disabled=True)
-
-
-@account_app.command("enable")
-def account_enable(username: str) -> None:
-    """Enable a disabled account again."""
-    _toggle(username, disabled=False)
-
-
-def _toggle(username: str, *, disabled: bool) -> None:
-    settings = _settings()
-    sources = Sources.from_settings(settings)
-    try:
-        with session_scope(sources.wechat) as session:
-            set_disabled(session, username, disabled, settings.zone)
-    except AppError as exc:
-        raise _fail(exc.message) from exc
-    finally:
-        sources.dispose()
-    out.print(f"account [bold]{username}[/] {'disabled' if disabled else 'enabled'}")
-
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -180,6 +104,7 @@ def serve(
     settings = _settings()
     try:
         settings.resolved_secret_key()  # fail before forking, and share one generated key
+        settings.resolved_audit_key()  # the same for the chain's key
         if settings.alerts_in_process:
             load_rules(settings.alert_rules_file)  # a bad rules file stops the start, clearly
     except AppError as exc:
@@ -320,9 +245,6 @@ def doctor() -> None:
     raise typer.Exit(1 if failed else 0)
 
 
-# --- audit commands: each module adds its own command below this line ---
-
-
 def main() -> None:
     """Entry point of the ``infotrack`` console script."""
     try:
@@ -337,4 +259,13 @@ def main() -> None:
 
         err.print(f"[bold red]数据库错误:[/] {escape(short_reason(exc))}")
         err.print("运行 `infotrack doctor` 检查连接和表结构")
+        sys.exit(1)
+    except ValidationError as exc:  # a bad INFOTRACK_* value: say which, not a traceback
+        from rich.markup import escape
+
+        for problem in exc.errors():
+            name = "INFOTRACK_" + "_".join(str(part) for part in problem["loc"]).upper()
+            reason = str(problem.get("ctx", {}).get("error") or problem["msg"])
+            text = reason if reason.startswith(name) else f"{name}:{reason}"
+            err.print(f"[bold red]配置错误:[/] {escape(text)}")
         sys.exit(1)
