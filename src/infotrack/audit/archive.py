@@ -33,7 +33,7 @@ from infotrack.audit.archive_file import (
     erasure_entries,
     verify_archive,
 )
-from infotrack.audit.archive_rows import ErasureState, RowChecker
+from infotrack.audit.archive_rows import RowChecker
 from infotrack.audit.archive_select import ArchiveRefused, older_rows, plan_archive, refusal
 from infotrack.audit.chain import AuditKey
 from infotrack.config import Settings
@@ -163,7 +163,7 @@ def _write_checked(
                 f"无法在 {partial.parent} 创建归档文件:{exc.strerror or exc};未删除任何行"
             ) from exc
         try:
-            erasures = ErasureState(plan.erasures.original, plan.erasures.current)
+            erasures = plan.erasures
             checker = RowChecker(
                 key,
                 erasures,

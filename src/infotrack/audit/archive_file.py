@@ -25,12 +25,16 @@ from typing import IO, Any
 from infotrack.audit.archive_rows import (
     MAX_LISTED,
     ChainSpan,
-    ErasureState,
     RowChecker,
     RowProblem,
 )
 from infotrack.audit.chain import CHAIN_COLUMNS, PERSONAL_COLUMNS, PLAIN_COLUMNS, AuditKey
-from infotrack.audit.ledger import archive_document, erased_row_document, erasure_document
+from infotrack.audit.ledger import (
+    ErasureLedger,
+    archive_document,
+    erased_row_document,
+    erasure_document,
+)
 
 FORMAT = "infotrack-archive/1"
 MANIFEST = "manifest.json"
@@ -111,10 +115,10 @@ def erasure_entries(erasures: list[Any], erased_rows: list[Any]) -> list[dict[st
 
 def replay_erasures(
     entries: list[Any], key: AuditKey, problem: Callable[[str], None]
-) -> ErasureState:
+) -> ErasureLedger:
     """The erased rows' commitments from an archive's entries, each MAC checked (as
     :func:`infotrack.audit.ledger.load_erasures` does with the database's ledger)."""
-    state = ErasureState()
+    state = ErasureLedger()
     valid: set[int] = set()
     for number, entry in enumerate(entries, 1):
         document = entry.get("document") if isinstance(entry, dict) else None
@@ -127,12 +131,9 @@ def replay_erasures(
         if document.get("kind") != "erased_row" or document.get("erasure_id") not in valid:
             problem(f"{ERASURES} 第 {number} 行:不属于本文件中任何有效的删除记录")
             continue
-        row_id, before, after = document["row_id"], document["before"], document["after"]
-        if row_id in state.current and state.current[row_id] != before:
+        row_id = document["row_id"]
+        if not state.record(row_id, document["before"], document["after"]):
             problem(f"{ERASURES} 第 {number} 行:行 {row_id} 的多次删除记录前后不衔接")
-            continue
-        state.original.setdefault(row_id, before)
-        state.current[row_id] = after
     return state
 
 

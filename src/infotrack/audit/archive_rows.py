@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as clock_time
 from decimal import Decimal
 from typing import Any
 
 from infotrack.audit.chain import CHAIN_COLUMNS, TIME_COLUMNS, AuditKey, canonical_time
+from infotrack.audit.ledger import ErasureLedger
+from infotrack.audit.row_seal import check_sealed_row
 
 # At most this many problems are listed (all are counted): a file checked with the wrong
 # key would otherwise list every row.
@@ -78,14 +80,6 @@ class ChainSpan:
         return [self.first_seq, self.first_prev, self.last_seq, self.last_hash]
 
 
-@dataclass
-class ErasureState:
-    """Per erased row: the commitment its link was made with, and the one it must have now."""
-
-    original: dict[int, str] = field(default_factory=dict)
-    current: dict[int, str] = field(default_factory=dict)
-
-
 # Columns only infotrack writes: an unchained row carrying one was not written by the CRM.
 _OUR_COLUMNS = ("event_type", "request_id")
 
@@ -96,7 +90,7 @@ class RowChecker:
     def __init__(
         self,
         key: AuditKey,
-        erasures: ErasureState,
+        erasures: ErasureLedger,
         *,
         chain_key_ids: Mapping[int, str] | None = None,
         external_writers: bool = True,
@@ -130,29 +124,14 @@ class RowChecker:
         if chain_id is None:
             self._unchained(row_id, row)
             return
-        if not _is_int(chain_id) or not _is_int(seq) or seq < 1:
-            self.problem("链字段不完整或不是整数(链ID或链内序号)", row_id, None)
-            return
-        if self._chain_key_ids is not None:
-            key_id = self._chain_key_ids.get(chain_id)
-            if key_id is None:
-                self.problem(f"该行所属的链 {chain_id} 未登记(伪造的行?)", row_id, chain_id)
-                return
-            if key_id != self._key.key_id:
-                self.problem(f"链 {chain_id} 由另一个审计密钥签署,本密钥无法校验", row_id, chain_id)
-                return
-        commitment = self._key.row_commitment(row)
+        fault = check_sealed_row(self._key, row, self._erasures, self._chain_key_ids)
+        if fault is not None and fault.kind in ("malformed", "unregistered", "foreign"):
+            self.problem(fault.detail, row_id, None if fault.kind == "malformed" else chain_id)
+            return  # no position to link up
         if row_id in self._erasures.current:
             self.erased += 1
-            if commitment != self._erasures.current[row_id]:
-                self.problem("删除个人信息之后,该行的个人信息字段又被改动", row_id, chain_id)
-            commitment = self._erasures.original[row_id]
-        if not (
-            isinstance(prev, str)
-            and isinstance(stored, str)
-            and self._key.link(prev, chain_id, seq, row, commitment) == stored
-        ):
-            self.problem("内容与链哈希不符(该行被改动过)", row_id, chain_id)
+        if fault is not None:
+            self.problem(fault.detail, row_id, chain_id)
         run = self._open.get(chain_id)
         if run is not None and seq == run.end_seq + 1 and prev == run.end_hash:
             run.end_seq, run.end_hash, run.end_id = seq, stored, row_id
@@ -211,7 +190,3 @@ class RowChecker:
                 first.start_seq, first.start_prev or "", last.end_seq, last.end_hash or "", rows
             )
         return spans
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

@@ -45,6 +45,7 @@ from infotrack.audit.ledger import (
     load_erasures,
 )
 from infotrack.audit.phone_scrub import like_fragments
+from infotrack.audit.row_seal import check_sealed_row
 from infotrack.config import Settings
 from infotrack.db import Sources
 from infotrack.errors import AppError, BadRequest, Conflict
@@ -269,24 +270,14 @@ class _Checker:
         return self.ledger.original.get(row["id"]) or self.key.row_commitment(row)
 
     def verdict(self, row: Mapping[str, Any]) -> str | None:
-        """``None`` when the row is as its chain (and its last erasure) says; else why not."""
-        key, row_id = self.key, row["id"]
-        made = key.row_commitment(row)
-        if row_id in self.ledger.current:
-            if made != self.ledger.current[row_id]:
-                return "tampered"  # changed again since it was erased
-            made = self.ledger.original[row_id]
-        chain_id = row["chain_id"]
-        if chain_id is None:
+        """``None`` when the row is as its chain (and its last erasure) says; else ``"foreign"``
+        (on a chain another audit key signs) or ``"tampered"``."""
+        if row["chain_id"] is None:
             return None  # the CRM's own row: no chain vouches for it, none is broken
-        signer = self.signers.get(int(chain_id))
-        if signer is not None and signer != key.key_id:
-            return "foreign"
-        prev, seq, stored = row["chain_prev"], row["chain_seq"], row["chain_hash"]
-        if signer is None or prev is None or seq is None or stored is None:
-            return "tampered"
-        intact = key.link(prev, int(chain_id), int(seq), row, made) == stored
-        return None if intact else "tampered"
+        fault = check_sealed_row(self.key, row, self.ledger, self.signers)
+        if fault is None:
+            return None
+        return "foreign" if fault.kind == "foreign" else "tampered"
 
 
 # --- writing ----------------------------------------------------------------------------------

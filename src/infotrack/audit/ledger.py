@@ -74,6 +74,15 @@ class ErasureLedger:
     current: dict[int, str] = field(default_factory=dict)
     problems: list[LedgerProblem] = field(default_factory=list)
 
+    def record(self, row_id: int, before: str, after: str) -> bool:
+        """Take one erased row's entry; ``False`` (nothing taken) when it does not follow on
+        from that row's previous erasure."""
+        if row_id in self.current and self.current[row_id] != before:
+            return False
+        self.original.setdefault(row_id, before)
+        self.current[row_id] = after
+        return True
+
 
 def load_erasures(conn: Connection, key: AuditKey) -> ErasureLedger:
     """The erasure ledger, every entry's MAC checked; a row erased twice must chain up.
@@ -98,15 +107,12 @@ def load_erasures(conn: Connection, key: AuditKey) -> ErasureLedger:
                 LedgerProblem("infotrack_erased_rows", r.id, f"行 {r.row_id} 的删除记录 MAC 不符")
             )
             continue
-        if r.row_id in ledger.current and ledger.current[r.row_id] != r.before:
+        if not ledger.record(r.row_id, r.before, r.after):
             ledger.problems.append(
                 LedgerProblem(
                     "infotrack_erased_rows", r.id, f"行 {r.row_id} 的多次删除记录前后不衔接"
                 )
             )
-            continue
-        ledger.original.setdefault(r.row_id, r.before)
-        ledger.current[r.row_id] = r.after
     return ledger
 
 
