@@ -143,7 +143,7 @@ def prepare(
     if delivery_id is not None:
         headers["X-InfoTrack-Delivery"] = str(delivery_id)
     if channel.secret:
-        headers["X-InfoTrack-Signature"] = _webhook_signature(channel.secret, timestamp, body)
+        headers["X-InfoTrack-Signature"] = webhook_signature(channel.secret, timestamp, body)
     return PreparedRequest(channel.url, headers, body)
 
 
@@ -216,7 +216,7 @@ def verify_webhook_signature(
         return False
     if abs(now - sent_at) > tolerance:
         return False
-    expected = _webhook_signature(secret, timestamp.strip(), body)
+    expected = webhook_signature(secret, timestamp.strip(), body)
     return hmac.compare_digest(expected.encode(), signature.strip().encode("utf-8", "replace"))
 
 
@@ -253,7 +253,8 @@ def _json_bytes(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
 
 
-def _webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """The generic webhook's ``X-InfoTrack-Signature`` value (anchors are signed alike)."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return "sha256=" + mac.hexdigest()
 

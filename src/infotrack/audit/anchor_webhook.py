@@ -90,10 +90,11 @@ def post_anchor(
     client: httpx.Client, url: str, secret: str | None, document: dict[str, Any], *, now: float
 ) -> str | None:
     """POST one anchor; None when delivered (any 2xx answer), else what went wrong."""
+    # Imported here: httpx loads only in a process that posts anchors, not in every command.
     import httpx
 
     # The alert channels' signing, so a receiver checks both kinds of delivery alike.
-    from infotrack.alerts.channels import _webhook_signature
+    from infotrack.alerts.channels import webhook_signature
 
     body = anchor_line(document)
     timestamp = str(int(now))
@@ -105,7 +106,7 @@ def post_anchor(
         "X-InfoTrack-Timestamp": timestamp,
     }
     if secret:
-        headers["X-InfoTrack-Signature"] = _webhook_signature(secret, timestamp, body)
+        headers["X-InfoTrack-Signature"] = webhook_signature(secret, timestamp, body)
     try:
         response = client.post(url, content=body, headers=headers, timeout=TIMEOUT)
     except (httpx.UnsupportedProtocol, httpx.InvalidURL):
