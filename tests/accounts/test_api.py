@@ -171,7 +171,9 @@ def test_other_roles_are_refused(client: TestClient, sources: Sources, username:
         assert "管理员" in body["message"]
     assert account_row(sources, "xiaoming") is None
     assert not is_disabled(sources, target)
-    assert logged(sources) == []
+    # Nothing done; every attempt on record.
+    assert [e.action for e in logged(sources)] == ["account_refused"] * 4
+    assert {json.loads(e.filters)["code"] for e in logged(sources)} == {code}
 
 
 @pytest.mark.usefixtures("cast")

@@ -142,6 +142,15 @@ def test_an_auditor_cannot_manage_accounts(
     assert zhangwei is not None
     assert not zhangwei.disabled
     assert [e.action for e in stored(sources, "account_add")] == []
+    # Each attempt is on record, with what was tried.
+    refused = [json.loads(e.filters) for e in stored(sources, "account_refused")]
+    assert [(f["method"], f["path"], f["code"]) for f in refused] == [
+        ("GET", ACCOUNTS, "separation_of_duties"),
+        ("POST", ACCOUNTS, "separation_of_duties"),
+        ("POST", f"{ACCOUNTS}/zhangwei/disable", "separation_of_duties"),
+        ("POST", f"{ACCOUNTS}/zhangwei/enable", "separation_of_duties"),
+    ]
+    assert {e.operator_name for e in stored(sources, "account_refused")} == {"孙丽"}
 
 
 def test_an_admin_cannot_make_or_unmake_an_auditor(
@@ -156,6 +165,21 @@ def test_an_admin_cannot_make_or_unmake_an_auditor(
     sunli = account_row(sources, "sunli")
     assert sunli is not None
     assert not sunli.disabled
+    # The auditor sees both attempts, naming the account that was to be made or disabled.
+    entries = [e for e in log_of(client, cast["sunli"]) if e["action"] == "account_refused"]
+    assert [e["operatorName"] for e in entries] == ["钱军", "钱军"]
+    disable, add = entries
+    assert add["filters"] == {
+        "method": "POST",
+        "path": ACCOUNTS,
+        "code": "forbidden_role_grant",
+        "username": "fake_auditor",
+        "role": "审计",
+        "company": None,
+    }
+    assert disable["filters"]["path"] == f"{ACCOUNTS}/sunli/disable"
+    assert disable["filters"]["username"] == "sunli"
+    assert disable["rowCount"] == add["rowCount"] == 0
     # The installation's owner may.
     made = post(client, cast["root"], ACCOUNTS, new_account("auditor2", role="审计"))
     assert made.status_code == 201, made.text
