@@ -20,7 +20,7 @@ from typing import Any
 
 from infotrack.audit.chain import CHAIN_COLUMNS, TIME_COLUMNS, AuditKey, canonical_time
 from infotrack.audit.ledger import ErasureLedger
-from infotrack.audit.row_seal import check_sealed_row
+from infotrack.audit.row_seal import check_erased_row, check_sealed_row
 
 # At most this many problems are listed (all are counted): a file checked with the wrong
 # key would otherwise list every row.
@@ -149,6 +149,11 @@ class RowChecker:
             self.problem("不在链上的行(已设置 INFOTRACK_AUDIT_EXTERNAL_WRITERS=false)", row_id)
         else:
             self.unchained += 1
+            if row_id in self._erasures.current:
+                self.erased += 1
+                fault = check_erased_row(self._key, row, self._erasures)
+                if fault is not None:
+                    self.problem(fault.detail, row_id)
 
     def link_chains(self, start: Callable[[int], tuple[int, str] | None]) -> dict[int, ChainSpan]:
         """Walk each chain's runs by position from ``start(chain_id)`` (the position and the

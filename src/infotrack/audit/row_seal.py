@@ -5,6 +5,8 @@ position and its content — its personal columns entering through the commitmen
 made with, which for an erased row is the ledger's first ``before``, while the columns
 themselves must match the ledger's last ``after``. How the rows of a chain link up is a
 separate matter (:class:`infotrack.audit.archive_rows.RowChecker`, ``verify``'s chain walk).
+A row of the CRM's own (no chain) that an erasure changed is held to the erasure all the same
+(:func:`check_erased_row`): putting the erased number back is tampering too.
 
 ``verify`` applies the same rules in its own loop over plain tuples (``_check_rows``): that
 loop runs ten million times per check and a mapping per row would double its time.
@@ -52,12 +54,14 @@ def check_sealed_row(
             return RowFault("unregistered", f"该行所属的链 {chain_id} 未登记(伪造的行?)")
         if signer != key.key_id:
             return RowFault("foreign", f"链 {chain_id} 由另一个审计密钥签署,本密钥无法校验")
-    commitment = key.row_commitment(row)
     row_id = row.get("id")
     if row_id in erasures.current:
-        if commitment != erasures.current[row_id]:
-            return RowFault("altered_after_erasure", "删除个人信息之后,该行的个人信息字段又被改动")
+        fault = check_erased_row(key, row, erasures)
+        if fault is not None:
+            return fault
         commitment = erasures.original[row_id]
+    else:
+        commitment = key.row_commitment(row)
     if not (
         isinstance(prev, str)
         and isinstance(stored, str)
@@ -65,6 +69,18 @@ def check_sealed_row(
     ):
         return RowFault("altered", "内容与链哈希不符(该行被改动过)")
     return None
+
+
+def check_erased_row(
+    key: AuditKey, row: Mapping[str, Any], erasures: ErasureLedger
+) -> RowFault | None:
+    """For any row an erasure changed, the CRM's unchained ones too: ``None`` when its personal
+    columns are still as the last erasure left them (or no erasure touched it)."""
+    row_id: Any = row.get("id")
+    expected = erasures.current.get(row_id)
+    if expected is None or key.row_commitment(row) == expected:
+        return None
+    return RowFault("altered_after_erasure", "删除个人信息之后,该行的个人信息字段又被改动")
 
 
 def _is_int(value: Any) -> TypeGuard[int]:

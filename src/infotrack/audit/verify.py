@@ -245,7 +245,7 @@ def _check_rows(job: SliceJob, rows: Iterable[Sequence[Any]]) -> SliceResult:
         out.rows += 1
         row_id, chain_id, seq, prev, stored = row[0], row[1], row[2], row[3], row[4]
         if chain_id is None:
-            _unchained(job, out, row)
+            _unchained(job, out, row, commitment)
             continue
         out.chained += 1
         seq = int(seq)
@@ -296,7 +296,9 @@ def _check_rows(job: SliceJob, rows: Iterable[Sequence[Any]]) -> SliceResult:
     return out
 
 
-def _unchained(job: SliceJob, out: SliceResult, row: Sequence[Any]) -> None:
+def _unchained(
+    job: SliceJob, out: SliceResult, row: Sequence[Any], commitment: Callable[..., str]
+) -> None:
     row_id = row[0]
     if any(row[i] is not None for i in (2, 3, 4)):
         out.problems.append(Problem("inserted", "链字段不完整的行(缺少链ID)", row_id))
@@ -314,6 +316,14 @@ def _unchained(job: SliceJob, out: SliceResult, row: Sequence[Any]) -> None:
         out.unchained += 1
         if len(out.unchained_ids) < MAX_UNCHAINED_LISTED:
             out.unchained_ids.append(row_id)
+        expected = job.current.get(row_id)
+        if expected is not None:
+            # An erasure changed this CRM row: it must stay as the erasure left it.
+            personal = row[_PERSONAL_AT : _PERSONAL_AT + 3]
+            if commitment(*personal) != expected:
+                out.problems.append(
+                    Problem("altered", "删除个人信息之后,该行的个人信息字段又被改动", row_id)
+                )
 
 
 # --- the whole check --------------------------------------------------------------------------
