@@ -56,13 +56,25 @@ COLUMNS = (
 KEY = "bench-audit-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 
+BENCH_DATABASES = ("infotrack_bench_verify_w", "infotrack_bench_verify_p")
+
+
+def drop_databases(mysql_url: str) -> None:
+    """Remove the benchmark's MariaDB databases (gigabytes at ten million rows)."""
+    engine = create_engine(mysql_url)
+    with engine.begin() as conn:
+        for name in BENCH_DATABASES:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+    engine.dispose()
+
+
 def make_settings(workdir: Path, backend: str, mysql_url: str) -> Settings:
     if backend == "sqlite":
         urls = {k: f"sqlite:///{workdir / f'{k}.db'}" for k in ("wechat", "primary")}
     else:
         engine = create_engine(mysql_url)
         with engine.begin() as conn:
-            for name in ("infotrack_bench_verify_w", "infotrack_bench_verify_p"):
+            for name in BENCH_DATABASES:
                 conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
                 conn.execute(
                     text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
@@ -176,14 +188,18 @@ def main() -> None:
         loaded = load(sources.wechat, settings, args.rows)
         print(f"loaded {args.rows} rows in {loaded:.1f} s", flush=True)
         runs = []
-        for _ in range(args.repeat):
-            started = time.perf_counter()
-            report = verify_trail(settings, sources.wechat, workers=args.workers)
-            runs.append(time.perf_counter() - started)
-            assert report.ok, report.counts
-            assert report.checked_rows == args.rows
-            print(f"verify: {runs[-1]:.1f} s ({report.chained_rows} chained)", flush=True)
-        sources.dispose()
+        try:
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                report = verify_trail(settings, sources.wechat, workers=args.workers)
+                runs.append(time.perf_counter() - started)
+                assert report.ok, report.counts
+                assert report.checked_rows == args.rows
+                print(f"verify: {runs[-1]:.1f} s ({report.chained_rows} chained)", flush=True)
+        finally:
+            sources.dispose()
+            if args.backend == "mysql":
+                drop_databases(args.mysql_url)
     summary = {
         "backend": args.backend,
         "rows": args.rows,
