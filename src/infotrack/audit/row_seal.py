@@ -27,7 +27,7 @@ FaultKind = Literal["malformed", "unregistered", "foreign", "altered_after_erasu
 
 @dataclass(frozen=True, slots=True)
 class RowFault:
-    """Why a chained row fails its check: a kind to branch on and a sentence for people."""
+    """Why a row fails its check: a kind to branch on and a sentence for people."""
 
     kind: FaultKind
     detail: str
