@@ -72,10 +72,10 @@ def make_settings(workdir: Path, backend: str, mysql_url: str) -> Settings:
     if backend == "sqlite":
         urls = {k: f"sqlite:///{workdir / f'{k}.db'}" for k in ("wechat", "primary")}
     else:
+        drop_databases(mysql_url)  # a run that was cut off leaves them behind
         engine = create_engine(mysql_url)
         with engine.begin() as conn:
             for name in BENCH_DATABASES:
-                conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
                 conn.execute(
                     text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
                 )

@@ -65,6 +65,25 @@ def append_chained(sources: Sources, settings: Settings, drafts: list[RecordDraf
     return ids
 
 
+def crm_row(sources: Sources, user_id: str = "u-crm", **columns: Any) -> int:
+    """A row as the CRM's own code writes it (the seed's columns, no chain); its id.
+
+    ``columns`` override or add to the defaults (an infotrack column makes a forged row)."""
+    values = {
+        "tracompany": "华东贸易有限公司",
+        "trauserName": "王芳",
+        "userId": user_id,
+        "operationEvent": "查看客户详情",
+        "operationTime": "2026-11-27 10:00:00",
+    } | columns
+    quote = '"' if sources.wechat.dialect.name == "sqlite" else "`"
+    names = ", ".join(f"{quote}{k}{quote}" for k in values)
+    marks = ", ".join(f":{k}" for k in values)
+    with sources.wechat.begin() as conn:
+        conn.execute(text(f"INSERT INTO informationtra ({names}) VALUES ({marks})"), values)
+        return int(conn.execute(text("SELECT MAX(id) FROM informationtra")).scalar_one())
+
+
 def execute(sources: Sources, sql: str, **params: Any) -> None:
     """Run a statement on the wechat database directly, as someone with database access."""
     with sources.wechat.begin() as conn:

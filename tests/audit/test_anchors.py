@@ -33,7 +33,7 @@ from infotrack.models import AccessLogEntry, AuditAnchor
 from infotrack.models.informationtra import informationtra
 from infotrack.tracking.recorder import Recorder
 from tests.alerts.receiver import Receiver
-from tests.audit.conftest import append_chained, audit_key, draft, execute
+from tests.audit.conftest import append_chained, audit_key, crm_row, draft, execute
 from tests.conftest import make_settings, run_cli, run_server
 
 WEBHOOK_SECRET = "anchor-webhook-secret-0123456789"
@@ -82,15 +82,6 @@ def mac_holds(key: AuditKey, document: dict[str, Any]) -> bool:
     return key.check_mac(body, document["mac"])
 
 
-def crm_row(sources: Sources) -> None:
-    """A row the CRM's own code wrote: no chain."""
-    execute(
-        sources,
-        "INSERT INTO informationtra (userId, operationEvent, operationTime) "
-        "VALUES ('crm', '查看客户详情', '2026-11-27 10:00:00')",
-    )
-
-
 # --- what an anchor holds --------------------------------------------------------------------
 
 
@@ -99,7 +90,7 @@ def test_an_anchor_line_holds_every_chain_head_with_a_valid_mac(
 ) -> None:
     first = append_chained(sources, settings, [draft(f"a{i}") for i in range(4)])
     second = append_chained(sources, settings, [draft(f"b{i}") for i in range(2)])
-    crm_row(sources)
+    crm_row(sources, "crm")
     result = anchor(sources, settings)
     assert result.ok
     assert result.anchor_ids == [1]

@@ -25,7 +25,7 @@ from infotrack.models import AccessLogEntry
 from infotrack.models.audit import TrailArchive
 from infotrack.models.informationtra import informationtra
 from infotrack.tracking.recorder import RecordDraft, Recorder
-from tests.audit.conftest import OPERATOR, audit_key, draft, execute
+from tests.audit.conftest import OPERATOR, audit_key, crm_row, draft, execute
 from tests.audit.test_grants import configured_urls, run_as_root
 from tests.conftest import MySQLDatabases, add_user, make_settings, run_cli
 
@@ -55,23 +55,17 @@ def day(settings: Settings, days: int) -> str:
     return (local_now(settings.zone).date() - timedelta(days=days)).isoformat()
 
 
-def crm_row(sources: Sources, when: datetime, user_id: str = "u-crm", name: str = "赵磊") -> int:
-    """A row as the CRM's own code writes it: the seed's columns only, no chain."""
-    values = {
-        "tracompany": "华东贸易有限公司",
-        "tradepartment": "销售一部",
-        "trauserName": name,
-        "userId": user_id,
-        "operationEvent": "查看客户详情",
-        "operationTime": when.strftime("%Y-%m-%d %H:%M:%S"),
-        "created_at": when.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    quote = '"' if sources.wechat.dialect.name == "sqlite" else "`"
-    names = ", ".join(f"{quote}{k}{quote}" for k in values)
-    marks = ", ".join(f":{k}" for k in values)
-    with sources.wechat.begin() as conn:
-        conn.execute(text(f"INSERT INTO informationtra ({names}) VALUES ({marks})"), values)
-        return int(conn.execute(text("SELECT MAX(id) FROM informationtra")).scalar_one())
+def crm_row_at(sources: Sources, when: datetime, user_id: str = "u-crm", name: str = "赵磊") -> int:
+    """A CRM row (no chain) of a given time."""
+    stamp = when.strftime("%Y-%m-%d %H:%M:%S")
+    return crm_row(
+        sources,
+        user_id,
+        tradepartment="销售一部",
+        trauserName=name,
+        operationTime=stamp,
+        created_at=stamp,
+    )
 
 
 def live_rows(sources: Sources) -> dict[int, dict[str, Any]]:
@@ -124,21 +118,21 @@ class Trail:
         self.b = Writer(sources, settings).append(
             [draft(f"b{i}", when=days_ago(settings, 2000, 10 + i), operator=WANG) for i in range(3)]
         )
-        self.crm_oldest = crm_row(sources, days_ago(settings, 2000, 30))
+        self.crm_oldest = crm_row_at(sources, days_ago(settings, 2000, 30))
         self.a_old = a.append(
             [
                 draft(f"a{i}", when=days_ago(settings, 1500, i), event_type="edit", text="修改")
                 for i in range(4, 7)
             ]
         )
-        self.crm_old = crm_row(sources, days_ago(settings, 1500, 30), "u-crm2", "孙丽")
+        self.crm_old = crm_row_at(sources, days_ago(settings, 1500, 30), "u-crm2", "孙丽")
         d = Writer(sources, settings)
         self.d = d.append([draft("d0", when=days_ago(settings, 1999)), draft("d1")])
         self.d += d.append([draft("d2", when=days_ago(settings, 1998))])
         # d1 above is recent (no ``when``): only d0 may be archived, and d2 stays with it.
         self.a_recent = a.append([draft("a7"), draft("a8")])
         self.c = Writer(sources, settings).append([draft("c0"), draft("c1")])
-        self.crm_recent = crm_row(sources, local_now(settings.zone))
+        self.crm_recent = crm_row_at(sources, local_now(settings.zone))
 
     @property
     def before_1800(self) -> list[int]:
@@ -514,7 +508,7 @@ def test_the_cut_off_is_exclusive_to_the_second(
     chained = Writer(sources, settings).append(
         [draft("e0", when=second_before), draft("e1", when=midnight)]
     )
-    crm_before, crm_at = crm_row(sources, second_before), crm_row(sources, midnight)
+    crm_before, crm_at = crm_row_at(sources, second_before), crm_row_at(sources, midnight)
     out = tmp_path / "trail.zip"
     result = archive(settings, out, midnight.date().isoformat())
     assert result.returncode == 0, result.stderr

@@ -24,7 +24,7 @@ from infotrack.config import Settings
 from infotrack.db import Sources
 from infotrack.models.audit import ErasedRow, Erasure, TrailArchive
 from infotrack.models.informationtra import informationtra
-from tests.audit.conftest import append_chained, audit_key, draft, execute
+from tests.audit.conftest import append_chained, audit_key, crm_row, draft, execute
 from tests.conftest import add_contact, add_user, run_cli
 
 NUMBER = "13800138000"  # the customer asking for erasure
@@ -40,21 +40,6 @@ def digits(value: str | None) -> str:
 
 def holds(value: str | None, number: str = NUMBER) -> bool:
     return number in digits(value)
-
-
-def crm_row(sources: Sources, user_id: str, event: str) -> int:
-    """A row as the CRM's own code writes it: the seed's columns only, no chain."""
-    q = '"' if sources.wechat.dialect.name == "sqlite" else "`"
-    with sources.wechat.begin() as conn:
-        conn.execute(
-            text(
-                f"INSERT INTO informationtra (tracompany, {q}trauserName{q}, {q}userId{q}, "
-                f"{q}operationEvent{q}, {q}operationTime{q}) VALUES "
-                "('华东贸易有限公司', '王芳', :u, :e, '2026-11-27 10:00:00')"
-            ),
-            {"u": user_id, "e": event},
-        )
-        return int(conn.execute(text("SELECT MAX(id) FROM informationtra")).scalar_one())
 
 
 def raw_rows(sources: Sources) -> dict[int, dict[str, Any]]:
@@ -155,8 +140,8 @@ def subject_trail(sources: Sources, settings: Settings) -> dict[str, int]:
     )
     names = ["plain", "dashed", "changes", "other", "other_changes", "keyed"]
     found = dict(zip(names, ids, strict=True))
-    found["crm"] = crm_row(sources, "u1", "客户来电 0086 138 0013 8000,已回电")
-    found["crm_other"] = crm_row(sources, "u2", f"客户来电 {OTHER}")
+    found["crm"] = crm_row(sources, "u1", operationEvent="客户来电 0086 138 0013 8000,已回电")
+    found["crm_other"] = crm_row(sources, "u2", operationEvent=f"客户来电 {OTHER}")
     found["unrelated"] = append_chained(sources, settings, [draft("u3", text="查看客户详情")])[0]
     return found
 
@@ -285,7 +270,7 @@ def test_erase_by_customer_takes_the_number_the_crm_holds(
             draft("u2", text=OTHER),
         ],
     )
-    elsewhere = crm_row(sources, "u7", f"u1 的家属来电,留了 {NUMBER}")
+    elsewhere = crm_row(sources, "u7", operationEvent=f"u1 的家属来电,留了 {NUMBER}")
     archived_earlier(sources, "trail-2025.tar.gz")
     result = erase(settings, "--customer", "wechat:u1", "--yes")
     assert result.returncode == 0, result.stderr

@@ -12,14 +12,13 @@ from sqlalchemy import String, select, type_coerce
 
 from infotrack.audit.chain import TIME_COLUMNS, VERIFY_COLUMNS
 from infotrack.audit.ledger import load_erasures
-from infotrack.audit.row_seal import check_erased_row, check_sealed_row
+from infotrack.audit.row_seal import check_row
 from infotrack.audit.verify import verify_trail
 from infotrack.config import Settings
 from infotrack.db import Sources
 from infotrack.models.audit import TrailChain
 from infotrack.models.informationtra import informationtra as T
-from tests.audit.conftest import append_chained, audit_key, draft, execute
-from tests.audit.test_erase import crm_row
+from tests.audit.conftest import append_chained, audit_key, crm_row, draft, execute
 from tests.conftest import run_cli
 
 
@@ -42,10 +41,7 @@ def faults(settings: Settings, sources: Sources) -> dict[int, str]:
         }
     found = {}
     for row in stored_rows(sources):
-        if row["chain_id"] is None:
-            fault = check_erased_row(key, row, erasures)
-        else:
-            fault = check_sealed_row(key, row, erasures, signers)
+        fault = check_row(key, row, erasures, signers)
         if fault is not None:
             found[row["id"]] = fault.kind
     return found
@@ -96,8 +92,8 @@ def test_a_crm_row_put_back_after_its_erasure_is_faulted_by_both(
     settings: Settings, sources: Sources
 ) -> None:
     append_chained(sources, settings, [draft("u1")])
-    crm = crm_row(sources, "u2", "客户来电 13800138000,已回电")
-    untouched = crm_row(sources, "u3", "客户来电 13900139000")
+    crm = crm_row(sources, "u2", operationEvent="客户来电 13800138000,已回电")
+    untouched = crm_row(sources, "u3", operationEvent="客户来电 13900139000")
     assert run_cli(settings, "erase", "--phone", "13800138000", "--yes").returncode == 0
     assert faults(settings, sources) == {}
     assert verify_trail(settings, sources.wechat).ok

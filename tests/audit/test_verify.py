@@ -20,7 +20,7 @@ from infotrack.audit.verify import VerifyRange, VerifyReport, verify_trail
 from infotrack.config import Settings
 from infotrack.db import Sources
 from infotrack.models.informationtra import informationtra
-from tests.audit.conftest import append_chained, draft, execute
+from tests.audit.conftest import append_chained, crm_row, draft, execute
 from tests.conftest import bearer, create_account, make_settings, run_cli
 
 
@@ -44,24 +44,6 @@ def trail(sources: Sources, settings: Settings, batches: int = 3, size: int = 4)
             sources, settings, [draft(f"u{b}-{i}", text=f"查看客户详情 {i}") for i in range(size)]
         )
     return ids
-
-
-def crm_row(sources: Sources, user_id: str = "u-crm", **extra: Any) -> int:
-    """A row as the CRM's own code writes it: the seed's columns only."""
-    values = {
-        "tracompany": "华东贸易有限公司",
-        "trauserName": "王芳",
-        "userId": user_id,
-        "operationEvent": "查看客户详情",
-        "operationTime": "2026-11-27 10:00:00",
-    } | extra
-    names = ", ".join(
-        f'"{k}"' if sources.wechat.dialect.name == "sqlite" else f"`{k}`" for k in values
-    )
-    marks = ", ".join(f":{k}" for k in values)
-    with sources.wechat.begin() as conn:
-        conn.execute(text(f"INSERT INTO informationtra ({names}) VALUES ({marks})"), values)
-        return int(conn.execute(text("SELECT MAX(id) FROM informationtra")).scalar_one())
 
 
 def row(sources: Sources, row_id: int) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from infotrack.audit.ledger import (
     load_erasures,
 )
 from infotrack.audit.phone_scrub import like_fragments
-from infotrack.audit.row_seal import check_erased_row, check_sealed_row
+from infotrack.audit.row_seal import check_row
 from infotrack.config import Settings
 from infotrack.db import Sources
 from infotrack.errors import AppError, BadRequest, Conflict
@@ -272,11 +272,7 @@ class _Checker:
     def verdict(self, row: Mapping[str, Any]) -> str | None:
         """``None`` when the row is as its chain (and its last erasure) says; else ``"foreign"``
         (on a chain another audit key signs) or ``"tampered"``."""
-        if row["chain_id"] is None:
-            # The CRM's own row: no chain vouches for it, but an earlier erasure of it does.
-            fault = check_erased_row(self.key, row, self.ledger)
-        else:
-            fault = check_sealed_row(self.key, row, self.ledger, self.signers)
+        fault = check_row(self.key, row, self.ledger, self.signers)
         if fault is None:
             return None
         return "foreign" if fault.kind == "foreign" else "tampered"

@@ -33,6 +33,18 @@ class RowFault:
     detail: str
 
 
+def check_row(
+    key: AuditKey,
+    row: Mapping[str, Any],
+    erasures: ErasureLedger,
+    signers: Mapping[int, str] | None,
+) -> RowFault | None:
+    """Any trail row: a chained one against its seal, a CRM one against its erasure (if any)."""
+    if row.get("chain_id") is None:
+        return check_erased_row(key, row, erasures)
+    return check_sealed_row(key, row, erasures, signers)
+
+
 def check_sealed_row(
     key: AuditKey,
     row: Mapping[str, Any],
