@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, insert, select
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infotrack.audit.chain import AuditKey, ChainHead
@@ -44,6 +44,11 @@ log = logging.getLogger(__name__)
 
 _MYSQL_FK_VIOLATION = 1452
 _MYSQL_DUPLICATE_KEY = 1062
+_MYSQL_DEADLOCK = 1213
+# A deadlock needs two writers whose batches share request ids, and a second try rarely
+# meets another one; a batch that keeps losing is settled row by row, a row that keeps
+# losing is answered 503 (the client's retry with its requestId is safe).
+_DEADLOCK_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,18 +256,22 @@ class Recorder:
                 writable.append(index)
         if writable:
             try:
-                results = self._append_committed(conn, [drafts[i] for i in writable], chain)
+                results = self._append_retrying(conn, [drafts[i] for i in writable], chain)
                 for index, result in zip(writable, results, strict=True):
                     outcomes[index] = result
-            except (IntegrityError, DataError):
-                # A concurrent process took one of our request ids, a CRM FK or a column limit
-                # refused a row: settle each row alone so one bad row cannot fail its neighbours.
-                for index in writable:
-                    outcomes[index] = self._append_one(conn, drafts[index], chain)
             except DBAPIError as exc:
-                log.error("database unavailable while appending %d records: %s", len(writable), exc)
-                for index in writable:
-                    outcomes[index] = ServiceUnavailable()
+                if isinstance(exc, IntegrityError | DataError) or _deadlocked(exc):
+                    # A concurrent process took one of our request ids, a CRM FK or a column
+                    # limit refused a row, or deadlocks kept coming: settle each row alone, so
+                    # one bad row cannot fail its neighbours and each transaction takes one lock.
+                    for index in writable:
+                        outcomes[index] = self._append_one(conn, drafts[index], chain)
+                else:
+                    log.error(
+                        "database unavailable while appending %d records: %s", len(writable), exc
+                    )
+                    for index in writable:
+                        outcomes[index] = ServiceUnavailable()
         return [outcome for outcome in outcomes if outcome is not None]
 
     def append_bulk(self, drafts: Sequence[RecordDraft]) -> int:
@@ -305,11 +314,32 @@ class Recorder:
         _commit(tx, chain, pending)
         return results
 
+    def _append_retrying(
+        self, conn: Connection, drafts: Sequence[RecordDraft], chain: WriterChain
+    ) -> list[RecordResult]:
+        """:meth:`_append_committed`, tried again when the database rolled it back to break a
+        deadlock.
+
+        Two server processes whose group commits hold the same request ids (a client re-sending
+        a batch, or overlapping batches) lock them in different orders; InnoDB then rolls one
+        back whole. Nothing of it stayed and the chain head did not move, so the next try starts
+        clean: it finds what the winner committed and answers it, and writes the rest.
+        """
+        attempt = 1
+        while True:
+            try:
+                return self._append_committed(conn, drafts, chain)
+            except OperationalError as exc:
+                if not _deadlocked(exc) or attempt == _DEADLOCK_ATTEMPTS:
+                    raise
+                log.info("append chosen as a deadlock victim (try %d), trying again", attempt)
+                attempt += 1
+
     def _append_one(
         self, conn: Connection, draft: RecordDraft, chain: WriterChain
     ) -> RecordResult | AppError:
         try:
-            return self._append_committed(conn, [draft], chain)[0]
+            return self._append_retrying(conn, [draft], chain)[0]
         except IntegrityError as exc:
             if _mysql_errno(exc) == _MYSQL_FK_VIOLATION or "FOREIGN KEY" in str(exc.orig).upper():
                 if draft.customer_source == "primary":
@@ -461,6 +491,11 @@ def _row(draft: RecordDraft, request_id: str, now: datetime) -> dict[str, Any]:
 def _mysql_errno(exc: DBAPIError) -> int | None:
     args = getattr(exc.orig, "args", ())
     return args[0] if args and isinstance(args[0], int) else None
+
+
+def _deadlocked(exc: DBAPIError) -> bool:
+    """InnoDB rolled the whole transaction back to break a deadlock: trying again is safe."""
+    return isinstance(exc, OperationalError) and _mysql_errno(exc) == _MYSQL_DEADLOCK
 
 
 def _as_app_error(exc: BaseException) -> AppError:
