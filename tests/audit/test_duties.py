@@ -34,6 +34,7 @@ from tests.tracking.conftest import assert_error
 ACCOUNTS = "/api/accounts"
 ACCESS_LOG = "/api/information-tracking/access-log"
 RECORDS = "/api/information-tracking/records"
+VERIFY = "/api/information-tracking/audit/verify"
 COMPANY_A = "华东贸易有限公司"
 HEAD_OFFICE = "集团总部"
 NEW_PASSWORD = "another-long-pw"
@@ -119,6 +120,28 @@ def test_an_account_admin_is_refused_the_access_log(
     assert "职责分离" in body["message"]
     # A salesperson is refused too, as a plain matter of role.
     assert_error(client.get(ACCESS_LOG, headers=cast["zhangwei"].headers), 403, "forbidden_role")
+    # Both attempts are on record for the auditor; the administrator never sees their own.
+    refused = [e for e in log_of(client, cast["sunli"]) if e["action"] == "audit_refused"]
+    assert [(e["operatorName"], e["filters"]) for e in refused] == [
+        ("张伟", {"method": "GET", "path": ACCESS_LOG, "code": "forbidden_role"}),
+        ("钱军", {"method": "GET", "path": ACCESS_LOG, "code": "separation_of_duties"}),
+    ]
+
+
+def test_a_refused_trail_check_is_on_record(
+    client: TestClient, sources: Sources, cast: dict[str, Person]
+) -> None:
+    for who, code in (("qianjun", "separation_of_duties"), ("zhangwei", "audit_forbidden")):
+        assert_error(client.get(VERIFY, headers=cast[who].headers), 403, code)
+    refused = [
+        json.loads(e.filters) | {"who": e.operator_name} for e in stored(sources, "audit_refused")
+    ]
+    assert refused == [
+        {"method": "GET", "path": VERIFY, "code": "separation_of_duties", "who": "钱军"},
+        {"method": "GET", "path": VERIFY, "code": "audit_forbidden", "who": "张伟"},
+    ]
+    # Nothing was checked: no audit_verify entry.
+    assert stored(sources, "audit_verify") == []
 
 
 # --- 审计 does not administer ----------------------------------------------------------------

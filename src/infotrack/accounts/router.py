@@ -9,13 +9,11 @@ There is no endpoint that changes an account's role: a new role is a new account
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -35,6 +33,7 @@ from infotrack.accounts.service import (
     managed_accounts,
 )
 from infotrack.audit.access_log import AccessContext, add_entry, record_access
+from infotrack.audit.refusals import log_refusal
 from infotrack.auth.deps import RuntimeDep
 from infotrack.db import session_scope
 from infotrack.errors import Forbidden
@@ -42,7 +41,6 @@ from infotrack.history.router import Access
 from infotrack.models import Account
 from infotrack.runtime import Runtime
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/accounts", tags=["账号管理"])
 
 T = TypeVar("T")
@@ -54,7 +52,7 @@ async def account_admin(request: Request, ctx: Access, runtime: RuntimeDep) -> A
     try:
         return admin_for(ctx.identity, runtime.settings)
     except Forbidden as refused:
-        await _log_refusal(runtime, ctx, request, refused, {})
+        await log_refusal(runtime, ctx, request, refused, "account_refused")
         raise
 
 
@@ -74,21 +72,6 @@ async def _log(
     await run_in_threadpool(
         record_access, runtime.sources.wechat, settings.zone, ctx, action, filters, rows
     )
-
-
-async def _log_refusal(
-    runtime: Runtime,
-    ctx: AccessContext,
-    request: Request,
-    refused: Forbidden,
-    target: dict[str, Any],
-) -> None:
-    """Log a refused attempt in a transaction of its own (the attempt's was rolled back)."""
-    attempt = {"method": request.method, "path": request.url.path, "code": refused.code}
-    try:
-        await _log(runtime, ctx, "account_refused", attempt | target, 0)
-    except SQLAlchemyError as exc:  # the refusal still stands; say so in the server log
-        log.warning("could not log a refused account change: %s", exc)
 
 
 @router.get("", response_model=AccountListResponse, summary="账号列表")
@@ -121,7 +104,7 @@ async def add(
         account = await run_in_threadpool(_unit_of_work, runtime.sources.wechat, work)
     except Forbidden as refused:
         target = {"username": body.username, "role": body.role, "company": body.company}
-        await _log_refusal(runtime, ctx, request, refused, target)
+        await log_refusal(runtime, ctx, request, refused, "account_refused", target)
         raise
     return AccountResponse(message="账号已创建", data=account_data(account, settings.zone))
 
@@ -164,7 +147,7 @@ async def _change(
     try:
         account = await run_in_threadpool(_unit_of_work, runtime.sources.wechat, work)
     except Forbidden as refused:
-        await _log_refusal(runtime, ctx, request, refused, {"username": username})
+        await log_refusal(runtime, ctx, request, refused, "account_refused", {"username": username})
         raise
     # After the commit, not before: a request in between would cache the old state again.
     # Enabling drops it too, or the fresh sign-in's token would meet the cached disabled row.

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from infotrack.audit.access_log import AccessContext, list_access, record_access
+from infotrack.audit.refusals import log_refusal
 from infotrack.auth.deps import CurrentIdentity, RuntimeDep, client_address
+from infotrack.config import Settings
 from infotrack.errors import BadRequest, Forbidden, SeparationOfDuties
 from infotrack.history.schemas import GROUP_BYS, TrailFilters, parse_filters, parse_limit
 from infotrack.history.scope import scope_for
@@ -133,23 +135,21 @@ async def stats(
 
 @router.get("/access-log", summary="访问日志(谁查看了什么、谁做了哪些管理操作)", tags=["审计"])
 async def access_log(
+    request: Request,
     ctx: Access,
     runtime: RuntimeDep,
     limit: Annotated[int | None, Query(description="每页条数 1–200,默认 50")] = None,
     beforeId: Annotated[int | None, Query(description="上一页最后一条的 id")] = None,
 ) -> dict[str, Any]:
     """Reads of the trail and administrative acts, newest first; 审计/系统管理员 only, within
-    their scope. A reader who may manage accounts never sees the entries of their own acts."""
+    their scope. A reader who may manage accounts never sees the entries of their own acts.
+    A refused attempt is itself logged (``audit_refused``)."""
     settings = runtime.settings
     role = ctx.identity.role or ""
-    if role not in settings.access_log_roles:
-        readers = "、".join(settings.access_log_roles) or "(未配置)"
-        if role in settings.account_admin_roles:
-            raise SeparationOfDuties(
-                f"{role}负责账号管理,不能查看访问日志:账号管理与审计职责分离,"
-                f"访问日志由{readers}查看"
-            )
-        raise Forbidden(f"只有{readers}可以查看访问日志", code="forbidden_role")
+    refused = _access_log_refusal(role, settings)
+    if refused is not None:
+        await log_refusal(runtime, ctx, request, refused, "audit_refused")
+        raise refused
     hide = ctx.identity.operator_id if role in settings.account_admin_roles else None
     scope = scope_for(ctx.identity, settings)
     size = parse_limit(limit)
@@ -175,3 +175,14 @@ async def access_log(
         len(entries),
     )
     return {"success": True, "data": {"items": entries, "nextBeforeId": next_before}}
+
+
+def _access_log_refusal(role: str, settings: Settings) -> Forbidden | None:
+    if role in settings.access_log_roles:
+        return None
+    readers = "、".join(settings.access_log_roles) or "(未配置)"
+    if role in settings.account_admin_roles:
+        return SeparationOfDuties(
+            f"{role}负责账号管理,不能查看访问日志:账号管理与审计职责分离,访问日志由{readers}查看"
+        )
+    return Forbidden(f"只有{readers}可以查看访问日志", code="forbidden_role")
