@@ -140,6 +140,11 @@ def test_others_are_refused_the_log(
     app = client_with(access_log_roles="经理")
     entries = log_of(app, cast["wangqiang"].headers)
     assert {e["department"] for e in entries} == {"销售一部"}
-    assert {e["operatorName"] for e in entries} == {"张伟", "王强"}
+    assert {e["operatorName"] for e in entries} == {"张伟", "王强", "吴悦"}
+    # The refused attempts above are on record, each once, with what was refused.
+    refused = [e for e in entries if e["action"] == "audit_refused"]
+    assert sorted(e["operatorName"] for e in refused) == ["吴悦", "张伟", "王强"]
+    assert {e["filters"]["code"] for e in refused} == {"forbidden_role"}
+    assert {e["filters"]["path"] for e in refused} == {ACCESS_LOG}
     assert_error(app.get(ACCESS_LOG, headers=cast["zhaomin"].headers), 403, "forbidden_role")
     assert_error(app.get(ACCESS_LOG, headers=cast["qianjun"].headers), 403, "separation_of_duties")
