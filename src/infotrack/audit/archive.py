@@ -163,10 +163,9 @@ def _write_checked(
                 f"无法在 {partial.parent} 创建归档文件:{exc.strerror or exc};未删除任何行"
             ) from exc
         try:
-            erasures = plan.erasures
             checker = RowChecker(
                 key,
-                erasures,
+                plan.erasures,
                 chain_key_ids=plan.chain_key_ids,
                 external_writers=settings.audit_external_writers,
             )
@@ -178,7 +177,7 @@ def _write_checked(
                 checker.add(row)
                 writer.add_row(row)
                 ids.append(row["id"])
-                if row["id"] in erasures.current:
+                if row["id"] in plan.erasures.current:
                     erased_ids.append(row["id"])
             spans = checker.link_chains(lambda chain_id: plan.start(key, chain_id))
             if checker.problem_count:
